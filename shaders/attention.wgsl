@@ -1,0 +1,168 @@
+// attention.wgsl — multi-head self-attention core: qkv [n,t,3c] = (q | k | v), keys j ≥ len masked.
+// One invocation per (row b, head h, position i): r = (b·heads + h)·t + i, folded into x·y
+// (r = gid.x + gid.y · nwg.x · 64). len_b = clamp(lens[b], 1, t); t ≤ 128.
+
+struct Params { n: u32, t: u32, c: u32, heads: u32, hd: u32, scale: f32, _p0: u32, _p1: u32 };
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+const WG: u32 = 64u;
+
+fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
+
+fn seq_len(l: u32) -> u32 {
+    return clamp(l, 1u, p.t);
+}
+
+// ---- forward ----
+// att[b,h,i,j] = softmax_{j<len}(q_i·k_j·scale) (0 for j ≥ len);  out[b,i,h·hd+e] = Σ_j att_ij v_j[e]
+@group(0) @binding(1) var<storage, read_write> af_out: array<f32>;  // [n,t,c]
+@group(0) @binding(2) var<storage, read_write> af_att: array<f32>;  // [n,heads,t,t]
+@group(0) @binding(3) var<storage, read> af_qkv: array<f32>;        // [n,t,3c]
+@group(0) @binding(4) var<storage, read> af_lens: array<u32>;       // [n]
+
+@compute @workgroup_size(64)
+fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(gid, nwg);
+    if (r >= p.n * p.heads * p.t) { return; }
+    let i = r % p.t;
+    let bh = r / p.t;
+    let h = bh % p.heads;
+    let b = bh / p.heads;
+    let len = seq_len(af_lens[b]);
+    let c3 = 3u * p.c;
+    let qo = (b * p.t + i) * c3 + h * p.hd;
+    var s: array<f32, 128>;
+    var mx = -3.0e38;
+    for (var j = 0u; j < len; j++) {
+        let ko = (b * p.t + j) * c3 + p.c + h * p.hd;
+        var d = 0.0;
+        for (var e = 0u; e < p.hd; e++) {
+            d += af_qkv[qo + e] * af_qkv[ko + e];
+        }
+        d *= p.scale;
+        s[j] = d;
+        mx = max(mx, d);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < len; j++) {
+        let e = exp(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    let ao = r * p.t;
+    for (var j = 0u; j < p.t; j++) {
+        var a = 0.0;
+        if (j < len) {
+            a = s[j] * inv;
+            s[j] = a;
+        }
+        af_att[ao + j] = a;
+    }
+    let oo = (b * p.t + i) * p.c + h * p.hd;
+    let vo = b * p.t * c3 + 2u * p.c + h * p.hd;
+    for (var e = 0u; e < p.hd; e++) {
+        var acc = 0.0;
+        for (var j = 0u; j < len; j++) {
+            acc += s[j] * af_qkv[vo + j * c3 + e];
+        }
+        af_out[oo + e] = acc;
+    }
+}
+
+// ---- backward pass 1 (per query row i) ----
+// datt[b,h,i,j] = dscore_ij = att_ij (dout_i·v_j − Σ_l att_il dout_i·v_l)  (0 for j ≥ len)
+// dq_i += scale · Σ_j dscore_ij k_j
+@group(0) @binding(1) var<storage, read_write> bq_dqkv: array<f32>; // [n,t,3c]
+@group(0) @binding(2) var<storage, read_write> bq_datt: array<f32>; // [n,heads,t,t]
+@group(0) @binding(3) var<storage, read> bq_dout: array<f32>;       // [n,t,c]
+@group(0) @binding(4) var<storage, read> bq_qkv: array<f32>;        // [n,t,3c]
+@group(0) @binding(5) var<storage, read> bq_att: array<f32>;        // [n,heads,t,t]
+@group(0) @binding(6) var<storage, read> bq_lens: array<u32>;       // [n]
+
+@compute @workgroup_size(64)
+fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(gid, nwg);
+    if (r >= p.n * p.heads * p.t) { return; }
+    let i = r % p.t;
+    let bh = r / p.t;
+    let h = bh % p.heads;
+    let b = bh / p.heads;
+    let len = seq_len(bq_lens[b]);
+    let c3 = 3u * p.c;
+    let ao = r * p.t;
+    let dyo = (b * p.t + i) * p.c + h * p.hd;
+    var g: array<f32, 128>;
+    var dot = 0.0;
+    for (var j = 0u; j < len; j++) {
+        let vo = (b * p.t + j) * c3 + 2u * p.c + h * p.hd;
+        var d = 0.0;
+        for (var e = 0u; e < p.hd; e++) {
+            d += bq_dout[dyo + e] * bq_qkv[vo + e];
+        }
+        g[j] = d;
+        dot += bq_att[ao + j] * d;
+    }
+    for (var j = 0u; j < p.t; j++) {
+        var v = 0.0;
+        if (j < len) {
+            v = bq_att[ao + j] * (g[j] - dot);
+            g[j] = v;
+        }
+        bq_datt[ao + j] = v;
+    }
+    let qo = (b * p.t + i) * c3 + h * p.hd;
+    let ko = b * p.t * c3 + p.c + h * p.hd;
+    for (var e = 0u; e < p.hd; e++) {
+        var acc = 0.0;
+        for (var j = 0u; j < len; j++) {
+            acc += g[j] * bq_qkv[ko + j * c3 + e];
+        }
+        bq_dqkv[qo + e] = bq_dqkv[qo + e] + p.scale * acc;
+    }
+}
+
+// ---- backward pass 2 (per key column j < len) ----
+// dk_j += scale · Σ_i dscore_ij q_i ;  dv_j += Σ_i att_ij dout_i
+@group(0) @binding(1) var<storage, read_write> bk_dqkv: array<f32>; // [n,t,3c]
+@group(0) @binding(2) var<storage, read> bk_datt: array<f32>;       // [n,heads,t,t] (from pass 1)
+@group(0) @binding(3) var<storage, read> bk_dout: array<f32>;       // [n,t,c]
+@group(0) @binding(4) var<storage, read> bk_qkv: array<f32>;        // [n,t,3c]
+@group(0) @binding(5) var<storage, read> bk_att: array<f32>;        // [n,heads,t,t]
+@group(0) @binding(6) var<storage, read> bk_lens: array<u32>;       // [n]
+
+@compute @workgroup_size(64)
+fn attention_bwd_kv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(gid, nwg);
+    if (r >= p.n * p.heads * p.t) { return; }
+    let j = r % p.t;
+    let bh = r / p.t;
+    let h = bh % p.heads;
+    let b = bh / p.heads;
+    if (j >= seq_len(bk_lens[b])) { return; }
+    let c3 = 3u * p.c;
+    // column j of dscores and att for this (b, h)
+    var gc: array<f32, 128>;
+    var ac: array<f32, 128>;
+    for (var i = 0u; i < p.t; i++) {
+        let idx = (bh * p.t + i) * p.t + j;
+        gc[i] = bk_datt[idx];
+        ac[i] = bk_att[idx];
+    }
+    let qo = b * p.t * c3 + h * p.hd;
+    let dyo = b * p.t * p.c + h * p.hd;
+    let ko = (b * p.t + j) * c3 + p.c + h * p.hd;
+    for (var e = 0u; e < p.hd; e++) {
+        var dk = 0.0;
+        var dv = 0.0;
+        for (var i = 0u; i < p.t; i++) {
+            dk += gc[i] * bk_qkv[qo + i * c3 + e];
+            dv += ac[i] * bk_dout[dyo + i * p.c + e];
+        }
+        bk_dqkv[ko + e] = bk_dqkv[ko + e] + p.scale * dk;
+        bk_dqkv[ko + p.c + e] = bk_dqkv[ko + p.c + e] + dv;
+    }
+}

@@ -1,0 +1,116 @@
+//! `jest-wgpu bench`: matmul GFLOP/s (512³ f32) and ms per training step, GPU and CPU side by
+//! side in one process, so the figures are ratios against a baseline measured alongside.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::{json, Map, Value};
+
+use crate::backend::Backend;
+use crate::batch::{step_indices, Encoded};
+use crate::config::Preset;
+use crate::cpu::CpuBackend;
+use crate::data::{load_builtin, SplitName, Tokenizer};
+use crate::gpu::GpuBackend;
+use crate::train::{new_model, RunSpec};
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// presets to time a training step for (comma-separated)
+    #[arg(long, default_value = "tiny,default")]
+    pub presets: String,
+    /// timed training steps per preset and backend (after 2 warm-up steps)
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// matmul size (n×n×n)
+    #[arg(long, default_value_t = 512)]
+    pub size: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// GFLOP/s of `reps` n³ matmuls on `be` (after one warm-up), read-back included once.
+pub fn matmul_gflops<B: Backend>(be: &B, n: usize, reps: usize) -> Result<f64> {
+    let a = be.upload(&(0..n * n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect::<Vec<_>>());
+    let b = be.upload(&(0..n * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect::<Vec<_>>());
+    let c = be.zeros(n * n);
+    be.matmul(&c, &a, &b, None, n, n, n, false, false, false);
+    be.sync()?;
+    let t = Instant::now();
+    for _ in 0..reps {
+        be.matmul(&c, &a, &b, None, n, n, n, false, false, false);
+    }
+    be.sync()?;
+    let s = t.elapsed().as_secs_f64();
+    Ok(2.0 * (n as f64).powi(3) * reps as f64 / s / 1e9)
+}
+
+/// Mean ms of `steps` training steps of `preset` on `be` (2 warm-up steps first).
+pub fn step_ms<B: Backend>(be: &B, preset: &Preset, data: &Encoded, steps: usize) -> Result<f64> {
+    let spec = RunSpec { preset: preset.clone(), steps: steps + 2, seed: 0, method: "uniform".into(), data: "bench".into() };
+    let mut model = new_model(be, &spec)?;
+    let b = preset.train.batch;
+    let hp = crate::backend::AdamHp {
+        base_lr: 1e-3, min_lr: 1e-5, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 1e-4, clip: 1.0,
+        step: 1, warmup: 1, total: (steps + 2) as u32, _pad: [0; 2],
+    };
+    let mut t = Instant::now();
+    for s in 0..steps + 2 {
+        if s == 2 {
+            be.sync()?;
+            t = Instant::now();
+        }
+        model.upload(be, &data.batch(&step_indices(data.len(), b, 0, s as u64)));
+        model.forward(be, b);
+        model.backward(be, b);
+        model.optimizer_step(be, &crate::backend::AdamHp { step: s as u32 + 1, ..hp });
+    }
+    be.read(&model.ws(b).stats)?;
+    Ok(t.elapsed().as_secs_f64() * 1e3 / steps as f64)
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let cpu = CpuBackend::new();
+    let gpu = match GpuBackend::open() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("no GPU adapter ({e:#}); GPU columns are empty");
+            None
+        }
+    };
+    let adapter = gpu.as_ref().map(|g| g.adapter_name()).unwrap_or_else(|| "none".into());
+    eprintln!("bench: GPU adapter {adapter}; CPU {} threads", rayon::current_num_threads());
+    let n = a.size;
+    let mm_gpu = gpu.as_ref().map(|g| matmul_gflops(g, n, 5)).transpose()?;
+    let mm_cpu = matmul_gflops(&cpu, n, 10)?;
+    let mm_cpu1 = rayon::ThreadPoolBuilder::new().num_threads(1).build()?.install(|| matmul_gflops(&cpu, n, 5))?;
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:>9.2}")).unwrap_or_else(|| format!("{:>9}", "—"));
+    println!("{:<28} {:>9} {:>9} {:>9}", "measure", "gpu", "cpu", "cpu 1-thr");
+    println!("{:<28} {} {} {}", format!("matmul {n}³ GFLOP/s"), fmt(mm_gpu), fmt(Some(mm_cpu)), fmt(Some(mm_cpu1)));
+
+    let tok = Tokenizer::builtin()?;
+    let data = load_builtin(SplitName::Curated)?;
+    let mut steps_json = Map::new();
+    for name in a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let preset = Preset::named(name, tok.vocab_size())?;
+        let enc = Encoded::new(&data, &tok, preset.model.text_len);
+        let g = gpu.as_ref().map(|g| step_ms(g, &preset, &enc, a.steps)).transpose()?;
+        let c = step_ms(&cpu, &preset, &enc, a.steps)?;
+        println!("{:<28} {} {} {:>9}", format!("{name} step ms (b={})", preset.train.batch), fmt(g), fmt(Some(c)), "");
+        steps_json.insert(name.to_string(), json!({ "gpu": g, "cpu": c, "batch": preset.train.batch }));
+    }
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "adapter": adapter,
+                "cpu_threads": rayon::current_num_threads(),
+                "matmul_size": n,
+                "matmul_gflops": { "gpu": mm_gpu, "cpu": mm_cpu, "cpu_1thread": mm_cpu1 },
+                "step_ms": Value::Object(steps_json),
+            })
+        );
+    }
+    Ok(())
+}

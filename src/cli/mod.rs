@@ -1,0 +1,116 @@
+//! The `jest-wgpu` command line (clap): info, data, train-reference, train, eval, bench.
+//! With `--json`, a command prints one JSON object as the last line of stdout; progress bars
+//! and log lines go to stderr.
+
+pub mod backend_choice;
+pub mod bench;
+pub mod info;
+pub mod run;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use backend_choice::BackendChoice;
+
+#[derive(Parser, Debug)]
+#[command(name = "jest-wgpu", version, about = "JEST (joint example selection) for image–text contrastive learning, on wgpu/WGSL or the CPU")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// GPU adapters found, the backend `auto` would choose and why, key limits
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build, inspect and preview datasets (the builtin splits or your own)
+    Data {
+        #[command(subcommand)]
+        cmd: crate::data::cli::DataCmd,
+    },
+    /// Train the reference model on the curated split
+    TrainReference(TrainArgs),
+    /// Train the learner on the pool with a selection method
+    Train(TrainArgs),
+    /// Held-out zero-shot accuracy and retrieval R@1/R@5 of a saved model
+    Eval(EvalArgs),
+    /// Matmul GFLOP/s and ms per training step, GPU and CPU side by side
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// model and recipe preset: tiny | default | large
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// gradient steps
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// selection method of the learner (this release: uniform)
+    #[arg(long, default_value = "uniform")]
+    pub method: String,
+    /// training data: a builtin split (curated | pool) or a folder / .tar of your own
+    #[arg(long)]
+    pub data: Option<String>,
+    /// where to write the trained weights (safetensors)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// folder for resumable checkpoints
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// write a checkpoint every k steps (needs --run-dir)
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// continue the killed run in DIR from its last checkpoint
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// evaluate on the test split every k steps (0: only at the end)
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: usize,
+    /// override the preset's batch size
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// override the preset's peak learning rate
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// print one JSON object as the last line of stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// a model file written by train / train-reference --out
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// evaluation data: the builtin test split or a folder / .tar of your own
+    #[arg(long, default_value = "test")]
+    pub data: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Entry point of the binary.
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Some(Cmd::Info { json }) => info::run(json),
+        Some(Cmd::Data { cmd }) => crate::data::cli::run(cmd),
+        Some(Cmd::TrainReference(a)) => run::train_cmd(a, true),
+        Some(Cmd::Train(a)) => run::train_cmd(a, false),
+        Some(Cmd::Eval(a)) => run::eval_cmd(a),
+        Some(Cmd::Bench(a)) => bench::run(a),
+        None => run::default_job(),
+    }
+}

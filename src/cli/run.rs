@@ -1,0 +1,166 @@
+//! `train-reference`, `train` and `eval`, and the default job of `cargo run --release`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use super::backend_choice::{self, BackendChoice};
+use super::{EvalArgs, TrainArgs};
+use crate::backend::Backend;
+use crate::batch::Encoded;
+use crate::config::Preset;
+use crate::data::cli::load_any;
+use crate::data::{load_builtin, SplitName, Tokenizer};
+use crate::eval::evaluate;
+use crate::train::{load_checkpoint, load_model, new_model, save_model, train, RunControl, RunSpec};
+use crate::with_backend;
+
+/// Learner methods this build trains (the selection methods arrive with the JEST sampler).
+pub const METHODS: &[&str] = &["uniform"];
+
+fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<RunSpec> {
+    let mut preset = Preset::named(&a.preset, tok.vocab_size())?;
+    if let Some(b) = a.batch {
+        preset.train.batch = b;
+    }
+    if let Some(lr) = a.lr {
+        preset.train.lr = lr;
+    }
+    let method = if reference { "reference".to_string() } else { a.method.clone() };
+    if !reference && !METHODS.contains(&method.as_str()) {
+        bail!("unknown or unavailable --method `{method}`; this build trains: {}", METHODS.join(", "));
+    }
+    let data = a.data.clone().unwrap_or_else(|| if reference { "curated" } else { "pool" }.to_string());
+    Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method, data })
+}
+
+fn print_eval(ev: &crate::eval::EvalResult) {
+    eprintln!(
+        "held-out ({} items): zero-shot acc {:.3} (chance {:.3})  i2t R@1 {:.3}  t2i R@1 {:.3}  i2t R@5 {:.3}  t2i R@5 {:.3}  (R@1 chance {:.4})",
+        ev.items, ev.zero_shot_acc, ev.chance_zero_shot, ev.i2t_r1, ev.t2i_r1, ev.i2t_r5, ev.t2i_r5, ev.chance_r1
+    );
+}
+
+/// Run one training job on an opened backend; returns the JSON summary.
+fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -> Result<serde_json::Value> {
+    let tok = Tokenizer::builtin()?;
+    let (mut model, spec, done, losses, run_dir) = match &a.resume {
+        Some(dir) => {
+            let (m, spec, done, losses) = load_checkpoint(be, dir)?;
+            if (spec.method == "reference") != reference {
+                bail!("{} holds a `{}` run; resume it with the matching command", dir.display(), spec.method);
+            }
+            eprintln!("resuming {} at step {done} of {}", dir.display(), spec.steps);
+            (m, spec, done, losses, Some(dir.clone()))
+        }
+        None => {
+            let spec = spec_from_args(a, reference, &tok)?;
+            (new_model(be, &spec)?, spec, 0, Vec::new(), a.run_dir.clone())
+        }
+    };
+    if a.checkpoint_every > 0 && run_dir.is_none() {
+        bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
+    }
+    let train_data = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
+    let test_data = load_builtin(SplitName::Test)?;
+    let l = spec.preset.model.text_len;
+    let (train_enc, test_enc) = (Encoded::new(&train_data, &tok, l), Encoded::new(&test_data, &tok, l));
+    eprintln!(
+        "backend: {why}\n{}: preset {} ({} parameters), {} steps of batch {} on {} ({} items), seed {}",
+        spec.method,
+        spec.preset.name,
+        model.num_params(),
+        spec.steps,
+        spec.preset.train.batch,
+        spec.data,
+        train_data.len(),
+        spec.seed
+    );
+    let ctl = RunControl { run_dir, checkpoint_every: a.checkpoint_every, eval_every: a.eval_every, progress: !a.json, log: true };
+    let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, done, losses)?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
+    save_model(be, &model, &spec, &out)?;
+    if let Some(ev) = &rep.eval {
+        print_eval(ev);
+    }
+    eprintln!("{:.1} ms per step; model written to {}", rep.ms_per_step, out.display());
+    Ok(json!({
+        "command": if reference { "train-reference" } else { "train" },
+        "backend": be.kind().as_str(),
+        "adapter": be.adapter_name(),
+        "preset": spec.preset.name,
+        "method": spec.method,
+        "seed": spec.seed,
+        "steps": spec.steps,
+        "batch": spec.preset.train.batch,
+        "params": model.num_params(),
+        "losses": rep.losses,
+        "eval": rep.eval,
+        "curve": rep.curve,
+        "ms_per_step": rep.ms_per_step,
+        "model": out,
+    }))
+}
+
+pub fn train_cmd(a: TrainArgs, reference: bool) -> Result<()> {
+    let (chosen, why) = backend_choice::open(a.backend)?;
+    let v = with_backend!(chosen, |be| run_training(&be, &a, reference, &why))?;
+    if a.json {
+        println!("{v}");
+    }
+    Ok(())
+}
+
+fn run_eval<B: Backend>(be: &B, a: &EvalArgs) -> Result<serde_json::Value> {
+    let tok = Tokenizer::builtin()?;
+    let (mut model, spec) = load_model(be, &a.model)?;
+    let data = load_any(&a.data, true)?;
+    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+    let ev = evaluate(be, &mut model, &enc, &tok)?;
+    print_eval(&ev);
+    Ok(json!({
+        "command": "eval",
+        "backend": be.kind().as_str(),
+        "adapter": be.adapter_name(),
+        "model": a.model,
+        "preset": spec.preset.name,
+        "seed": spec.seed,
+        "steps": spec.steps,
+        "method": spec.method,
+        "eval": ev,
+    }))
+}
+
+pub fn eval_cmd(a: EvalArgs) -> Result<()> {
+    let (chosen, why) = backend_choice::open(a.backend)?;
+    eprintln!("backend: {why}");
+    let v = with_backend!(chosen, |be| run_eval(&be, &a))?;
+    if a.json {
+        println!("{v}");
+    }
+    Ok(())
+}
+
+/// `cargo run --release` with no arguments: train the reference model on the builtin curated
+/// split with the default preset and report held-out retrieval.
+pub fn default_job() -> Result<()> {
+    eprintln!("jest-wgpu: no command given — running the default job: train-reference --preset default --steps 300 (see --help for all commands)");
+    let a = TrainArgs {
+        preset: "default".into(),
+        steps: 300,
+        seed: 0,
+        backend: BackendChoice::Auto,
+        method: "uniform".into(),
+        data: None,
+        out: None,
+        run_dir: None,
+        checkpoint_every: 0,
+        resume: None,
+        eval_every: 100,
+        batch: None,
+        lr: None,
+        json: false,
+    };
+    train_cmd(a, true)
+}

@@ -1,0 +1,215 @@
+//! The user's own data: a folder of images with captions.tsv/.csv, or WebDataset .tar shards.
+
+use super::imageio::{decode_to_square, IMAGE_EXTS};
+use super::tabular::read_captions;
+use super::{Dataset, NoiseKind};
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// How to treat items that cannot be used (missing/corrupt image, empty or non-UTF-8 caption).
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Skip such items and report them, instead of failing on the first one.
+    pub skip_bad: bool,
+}
+
+/// What a load did besides the dataset.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    pub loaded: usize,
+    /// One line per skipped item, naming the file and the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Loads the user's data strictly: any bad item is an error naming the file.
+pub fn load_user(path: &Path, image_size: usize) -> Result<Dataset> {
+    load_user_with(path, image_size, &LoadOptions::default()).map(|(d, _)| d)
+}
+
+/// An item before decoding: where it came from, image bytes + extension, caption bytes.
+struct RawItem {
+    what: String,
+    key: String,
+    ext: String,
+    image: Result<Vec<u8>>,
+    caption: Result<String>,
+}
+
+/// Loads a folder (captions.tsv / captions.csv, or *.tar shards), a captions file, or one `.tar` shard.
+pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+    anyhow::ensure!((1..=1024).contains(&image_size), "image size {image_size} is out of range 1..=1024");
+    let meta = std::fs::metadata(path).with_context(|| format!("{} does not exist or cannot be read", path.display()))?;
+    let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+    let raw = if meta.is_dir() {
+        let (tsv, csv) = (path.join("captions.tsv"), path.join("captions.csv"));
+        match (tsv.is_file(), csv.is_file()) {
+            (true, true) => anyhow::bail!("{} has both captions.tsv and captions.csv: keep one", path.display()),
+            (true, false) => folder_items(&tsv, path)?,
+            (false, true) => folder_items(&csv, path)?,
+            (false, false) => {
+                let mut shards: Vec<PathBuf> = std::fs::read_dir(path)
+                    .with_context(|| format!("listing {}", path.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| is_ext(p, "tar"))
+                    .collect();
+                shards.sort();
+                anyhow::ensure!(
+                    !shards.is_empty(),
+                    "{} has no captions.tsv, captions.csv or .tar shards: see docs/data.md for the layouts",
+                    path.display()
+                );
+                let mut all = Vec::new();
+                for s in &shards {
+                    all.extend(shard_items(s)?);
+                }
+                all
+            }
+        }
+    } else if is_ext(path, "tar") {
+        shard_items(path)?
+    } else if is_ext(path, "tsv") || is_ext(path, "csv") {
+        folder_items(path, path.parent().unwrap_or(Path::new(".")))?
+    } else {
+        anyhow::bail!("{}: expected a folder, a captions .tsv/.csv, or a WebDataset .tar shard", path.display())
+    };
+    let decoded: Vec<Result<(String, String, Vec<u8>)>> = raw
+        .into_par_iter()
+        .map(|r| {
+            let caption = r.caption.with_context(|| format!("{}: caption", r.what))?;
+            let caption: String = caption.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let caption = caption.split_whitespace().collect::<Vec<_>>().join(" ");
+            anyhow::ensure!(!caption.is_empty(), "{}: the caption is empty", r.what);
+            let bytes = r.image.with_context(|| format!("{}: image", r.what))?;
+            let img = decode_to_square(&bytes, &r.ext, image_size).with_context(|| format!("{}: image", r.what))?;
+            Ok((r.key, caption, img))
+        })
+        .collect();
+    let mut ds = Dataset::empty(path.display().to_string(), image_size);
+    ds.style_names = vec!["user".to_string()];
+    let mut report = LoadReport::default();
+    let mut concept_of: HashMap<String, u32> = HashMap::new();
+    for r in decoded {
+        match r {
+            Ok((key, caption, img)) => {
+                let n = concept_of.len() as u32;
+                ds.concept.push(*concept_of.entry(caption.to_lowercase()).or_insert(n));
+                ds.key.push(key);
+                ds.captions.push(caption);
+                ds.images.extend_from_slice(&img);
+                ds.noise.push(NoiseKind::Clean);
+                ds.label.push(u32::MAX);
+                ds.style.push(0);
+            }
+            Err(e) if opts.skip_bad => report.skipped.push(format!("{e:#}")),
+            Err(e) => anyhow::bail!("{e:#} (to skip bad items instead: --skip-bad / LoadOptions::skip_bad)"),
+        }
+    }
+    report.loaded = ds.len();
+    anyhow::ensure!(
+        !ds.is_empty(),
+        "no usable items in {} ({} skipped{})",
+        path.display(),
+        report.skipped.len(),
+        report.skipped.first().map(|s| format!("; first: {s}")).unwrap_or_default()
+    );
+    ds.validate()?;
+    Ok((ds, report))
+}
+
+fn safe_relative(name: &str) -> bool {
+    let p = Path::new(name);
+    !name.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+fn folder_items(captions: &Path, root: &Path) -> Result<Vec<RawItem>> {
+    let rows = read_captions(captions)?;
+    anyhow::ensure!(!rows.is_empty(), "{} has a header but no rows", captions.display());
+    let cname = captions.display();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let what = format!("{cname} line {} (`{}`)", r.line, r.file);
+        anyhow::ensure!(
+            safe_relative(&r.file),
+            "{what}: the file name must be a relative path inside {} (no `..`, not absolute)",
+            root.display()
+        );
+        let p = root.join(&r.file);
+        let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let image = if !IMAGE_EXTS.contains(&ext.as_str()) {
+            Err(anyhow::anyhow!("unsupported image type `{}` (use png, jpg or svg)", r.file))
+        } else {
+            std::fs::read(&p).with_context(|| format!("image {} not found or unreadable", p.display()))
+        };
+        out.push(RawItem { what, key: r.file, ext, image, caption: Ok(r.caption) });
+    }
+    Ok(out)
+}
+
+/// Reads a WebDataset shard: entries `<key>.<ext>` grouped by key (path up to the first dot of
+/// the file name); images png/jpg/jpeg/svg, caption `txt`; other extensions are ignored.
+fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
+    let sname = shard.display().to_string();
+    let len = std::fs::metadata(shard).with_context(|| format!("reading {sname}"))?.len();
+    anyhow::ensure!(len > 0, "shard {sname} is empty (0 bytes)");
+    let file = std::fs::File::open(shard).with_context(|| format!("opening {sname}"))?;
+    let mut ar = tar::Archive::new(std::io::BufReader::new(file));
+    let mut order: Vec<String> = Vec::new();
+    type Parts = (Option<(String, Vec<u8>)>, Option<Vec<u8>>);
+    let mut parts: HashMap<String, Parts> = HashMap::new();
+    for entry in ar.entries().with_context(|| format!("shard {sname} is not a readable tar file"))? {
+        let mut entry = entry.with_context(|| format!("shard {sname} is corrupt or truncated"))?;
+        let path = entry.path().with_context(|| format!("shard {sname}: an entry has an unreadable path"))?.into_owned();
+        let name = path.to_string_lossy().into_owned();
+        anyhow::ensure!(
+            safe_relative(&name),
+            "shard {sname}: entry `{name}` is absolute or contains `..`; refusing the shard"
+        );
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        anyhow::ensure!(kind.is_file(), "shard {sname}: entry `{name}` is not a regular file ({kind:?}); refusing the shard");
+        let fname = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some((stem, ext)) = fname.split_once('.') else { continue };
+        let key = match path.parent().map(|p| p.to_string_lossy().into_owned()).filter(|p| !p.is_empty()) {
+            Some(dir) => format!("{dir}/{stem}"),
+            None => stem.to_string(),
+        };
+        let ext = ext.to_ascii_lowercase();
+        let is_img = IMAGE_EXTS.contains(&ext.as_str());
+        if !is_img && ext != "txt" {
+            continue;
+        }
+        let mut buf = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut buf).with_context(|| format!("shard {sname}: entry `{name}` is truncated"))?;
+        if !parts.contains_key(&key) {
+            order.push(key.clone());
+        }
+        let slot = parts.entry(key).or_default();
+        if is_img {
+            slot.0 = Some((ext, buf));
+        } else {
+            slot.1 = Some(buf);
+        }
+    }
+    anyhow::ensure!(!order.is_empty(), "shard {sname} holds no <key>.png|jpg|svg + <key>.txt pairs");
+    Ok(order
+        .into_iter()
+        .map(|key| {
+            let (img, txt) = parts.remove(&key).unwrap_or_default();
+            let what = format!("shard {sname} key `{key}`");
+            let (ext, image) = match img {
+                Some((e, b)) => (e, Ok(b)),
+                None => (String::new(), Err(anyhow::anyhow!("no .png/.jpg/.svg image for this key"))),
+            };
+            let caption = match txt {
+                Some(b) => String::from_utf8(b).map_err(|_| anyhow::anyhow!("the .txt caption is not valid UTF-8")),
+                None => Err(anyhow::anyhow!("no .txt caption for this key")),
+            };
+            RawItem { what, key: format!("{}:{key}", shard.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()), ext, image, caption }
+        })
+        .collect())
+}

@@ -1,0 +1,123 @@
+//! Held-out evaluation: zero-shot classification and image↔text retrieval R@1/R@5.
+//! A retrieval hit is a retrieved item of the same concept (one concept appears in several
+//! styles with the same caption, so exact-index matching would punish correct answers).
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::batch::Encoded;
+use crate::data::Tokenizer;
+use crate::model::{DualEncoder, HostBatch};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    pub zero_shot_acc: f64,
+    pub i2t_r1: f64,
+    pub t2i_r1: f64,
+    pub i2t_r5: f64,
+    pub t2i_r5: f64,
+    /// expected R@1 of random embeddings (mean share of items sharing the query's concept)
+    pub chance_r1: f64,
+    /// 1 / number of classes
+    pub chance_zero_shot: f64,
+    pub items: usize,
+}
+
+/// Items per forward pass during evaluation (the last chunk is padded to this size).
+pub const EVAL_CHUNK: usize = 128;
+
+/// Embed every item of `data`: (image [n,D], text [n,D]).
+pub fn embed_all<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded) -> Result<(Vec<f32>, Vec<f32>)> {
+    let n = data.len();
+    let d = model.cfg.embed_dim;
+    let (mut u, mut v) = (Vec::with_capacity(n * d), Vec::with_capacity(n * d));
+    let chunk = EVAL_CHUNK.min(n.max(1));
+    let mut start = 0;
+    while start < n {
+        let real = chunk.min(n - start);
+        let idx: Vec<usize> = (0..chunk).map(|k| start + k.min(real - 1)).collect();
+        let (cu, cv) = model.embed(be, &data.batch(&idx))?;
+        u.extend_from_slice(&cu[..real * d]);
+        v.extend_from_slice(&cv[..real * d]);
+        start += real;
+    }
+    Ok((u, v))
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Rank of the first hit among candidates sorted by similarity (0 = top).
+fn first_hit_rank(query: &[f32], cands: &[f32], d: usize, is_hit: impl Fn(usize) -> bool) -> usize {
+    let n = cands.len() / d;
+    let mut scores: Vec<(f32, usize)> = (0..n).map(|j| (dot(query, &cands[j * d..(j + 1) * d]), j)).collect();
+    scores.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scores.iter().position(|&(_, j)| is_hit(j)).unwrap_or(n)
+}
+
+/// Zero-shot accuracy and retrieval over the whole of `data`.
+pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, tok: &Tokenizer) -> Result<EvalResult> {
+    let n = data.len();
+    if n == 0 {
+        bail!("the evaluation split is empty");
+    }
+    let d = model.cfg.embed_dim;
+    let (u, v) = embed_all(be, model, data)?;
+    if u.iter().chain(&v).any(|x| !x.is_finite()) {
+        bail!("the model produced non-finite embeddings (NaN/inf): the checkpoint is diverged");
+    }
+    let concept = &data.data.concept;
+    let ranks: Vec<(usize, usize)> = (0..n)
+        .map(|i| {
+            let i2t = first_hit_rank(&u[i * d..(i + 1) * d], &v, d, |j| concept[j] == concept[i]);
+            let t2i = first_hit_rank(&v[i * d..(i + 1) * d], &u, d, |j| concept[j] == concept[i]);
+            (i2t, t2i)
+        })
+        .collect();
+    let share = |k: usize, f: fn(&(usize, usize)) -> usize| ranks.iter().filter(|r| f(r) < k).count() as f64 / n as f64;
+    let mut same = std::collections::HashMap::new();
+    for c in concept {
+        *same.entry(c).or_insert(0usize) += 1;
+    }
+    let chance_r1 = concept.iter().map(|c| same[c] as f64 / n as f64).sum::<f64>() / n as f64;
+
+    // zero-shot: each labelled image against one prompt per class
+    let (mut correct, mut labelled) = (0usize, 0usize);
+    let classes = &data.data.class_names;
+    if !classes.is_empty() {
+        let l = data.text_len;
+        let mut cb = HostBatch { n: classes.len(), images: vec![0.0; classes.len() * data.data.image_size.pow(2) * 3], tokens: vec![tok.pad_id(); classes.len() * l], lens: vec![1; classes.len()] };
+        for (k, name) in classes.iter().enumerate() {
+            let ids = tok.encode(name, l);
+            let len = ids.len().clamp(1, l);
+            cb.tokens[k * l..k * l + len].copy_from_slice(&ids[..len]);
+            cb.lens[k] = len as u32;
+        }
+        let cv = model.embed_text(be, &cb)?;
+        for i in 0..n {
+            let lab = data.data.label[i];
+            if lab == u32::MAX || lab as usize >= classes.len() {
+                continue;
+            }
+            labelled += 1;
+            let ui = &u[i * d..(i + 1) * d];
+            let pred = (0..classes.len())
+                .max_by(|&a, &b| dot(ui, &cv[a * d..(a + 1) * d]).total_cmp(&dot(ui, &cv[b * d..(b + 1) * d])))
+                .unwrap();
+            correct += (pred == lab as usize) as usize;
+        }
+    }
+    model.release_workspaces();
+    Ok(EvalResult {
+        zero_shot_acc: if labelled > 0 { correct as f64 / labelled as f64 } else { 0.0 },
+        i2t_r1: share(1, |r| r.0),
+        t2i_r1: share(1, |r| r.1),
+        i2t_r5: share(5, |r| r.0),
+        t2i_r5: share(5, |r| r.1),
+        chance_r1,
+        chance_zero_shot: if classes.is_empty() { 0.0 } else { 1.0 / classes.len() as f64 },
+        items: n,
+    })
+}

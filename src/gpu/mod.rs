@@ -1,0 +1,214 @@
+//! The GPU backend: every kernel as WGSL in `shaders/`, dispatched through one `GpuContext`.
+
+pub mod attention;
+pub mod context;
+pub mod elementwise;
+pub mod loss;
+pub mod matmul;
+pub mod norm;
+pub mod optim;
+pub mod rng;
+pub mod tokens;
+
+use std::rc::Rc;
+
+use anyhow::Result;
+
+pub use context::{list_adapters, AdapterSummary, GpuContext, Shader};
+
+use crate::backend::{AdamHp, Backend, BackendKind};
+
+/// A device buffer of `len` 4-byte words.
+#[derive(Clone, Debug)]
+pub struct GpuBuf {
+    pub buf: wgpu::Buffer,
+    pub len: usize,
+}
+
+/// Runs every kernel through wgpu.
+#[derive(Clone)]
+pub struct GpuBackend {
+    pub ctx: Rc<GpuContext>,
+}
+
+impl GpuBackend {
+    pub fn new(ctx: GpuContext) -> GpuBackend {
+        GpuBackend { ctx: Rc::new(ctx) }
+    }
+    /// Open the best adapter, software ones included (blocking; native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open() -> Result<GpuBackend> {
+        Ok(GpuBackend::new(GpuContext::new_blocking(true)?))
+    }
+}
+
+impl Backend for GpuBackend {
+    type Buf = GpuBuf;
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Gpu
+    }
+    fn adapter_name(&self) -> String {
+        format!("{} ({})", self.ctx.adapter.name, self.ctx.adapter.backend)
+    }
+    fn max_buffer_bytes(&self) -> u64 {
+        (self.ctx.limits.max_storage_buffer_binding_size as u64).min(self.ctx.limits.max_buffer_size)
+    }
+
+    fn zeros(&self, len: usize) -> GpuBuf {
+        GpuBuf { buf: self.ctx.storage(len, "tensor"), len }
+    }
+    fn upload(&self, data: &[f32]) -> GpuBuf {
+        let b = self.zeros(data.len());
+        self.write(&b, data);
+        b
+    }
+    fn upload_u32(&self, data: &[u32]) -> GpuBuf {
+        let b = self.zeros(data.len());
+        self.write_u32(&b, data);
+        b
+    }
+    fn write(&self, buf: &GpuBuf, data: &[f32]) {
+        // keep ordering with recorded work: submit what is queued first
+        self.ctx.flush();
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&buf.buf, 0, bytemuck::cast_slice(data));
+        }
+    }
+    fn write_u32(&self, buf: &GpuBuf, data: &[u32]) {
+        self.ctx.flush();
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&buf.buf, 0, bytemuck::cast_slice(data));
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read(&self, buf: &GpuBuf) -> Result<Vec<f32>> {
+        let bytes = self.ctx.read_bytes(&buf.buf, buf.len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read_u32(&self, buf: &GpuBuf) -> Result<Vec<u32>> {
+        let bytes = self.ctx.read_bytes(&buf.buf, buf.len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn read(&self, _buf: &GpuBuf) -> Result<Vec<f32>> {
+        anyhow::bail!("synchronous read-back is not available in the browser; use the async reader")
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn read_u32(&self, _buf: &GpuBuf) -> Result<Vec<u32>> {
+        anyhow::bail!("synchronous read-back is not available in the browser; use the async reader")
+    }
+    fn len(&self, buf: &GpuBuf) -> usize {
+        buf.len
+    }
+    fn copy(&self, dst: &GpuBuf, dst_off: usize, src: &GpuBuf, src_off: usize, len: usize) {
+        self.ctx.copy(&src.buf, src_off as u64 * 4, &dst.buf, dst_off as u64 * 4, len as u64 * 4);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn sync(&self) -> Result<()> {
+        self.ctx.wait()
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn sync(&self) -> Result<()> {
+        self.ctx.flush();
+        self.ctx.check()
+    }
+
+    fn fill(&self, x: &GpuBuf, value: f32) {
+        elementwise::fill(&self.ctx, x, value)
+    }
+    fn add(&self, out: &GpuBuf, a: &GpuBuf, b: &GpuBuf) {
+        elementwise::add(&self.ctx, out, a, b)
+    }
+    fn add_inplace(&self, dst: &GpuBuf, src: &GpuBuf) {
+        elementwise::add_inplace(&self.ctx, dst, src)
+    }
+    fn gelu_fwd(&self, out: &GpuBuf, x: &GpuBuf) {
+        elementwise::gelu_fwd(&self.ctx, out, x)
+    }
+    fn gelu_bwd(&self, dx: &GpuBuf, x: &GpuBuf, dy: &GpuBuf) {
+        elementwise::gelu_bwd(&self.ctx, dx, x, dy)
+    }
+
+    fn matmul(&self, c: &GpuBuf, a: &GpuBuf, b: &GpuBuf, bias: Option<&GpuBuf>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+        matmul::matmul(&self.ctx, c, a, b, bias, m, k, n, ta, tb, acc)
+    }
+    fn bias_grad(&self, db: &GpuBuf, dy: &GpuBuf, m: usize, n: usize) {
+        matmul::bias_grad(&self.ctx, db, dy, m, n)
+    }
+
+    fn layernorm_fwd(&self, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, x: &GpuBuf, w: &GpuBuf, b: &GpuBuf, rows: usize, cols: usize) {
+        norm::layernorm_fwd(&self.ctx, out, mean, rstd, x, w, b, rows, cols)
+    }
+    fn layernorm_bwd(&self, dx: &GpuBuf, dw: &GpuBuf, db: &GpuBuf, dy: &GpuBuf, x: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, w: &GpuBuf, rows: usize, cols: usize) {
+        norm::layernorm_bwd(&self.ctx, dx, dw, db, dy, x, mean, rstd, w, rows, cols)
+    }
+    fn l2norm_fwd(&self, out: &GpuBuf, nrm: &GpuBuf, x: &GpuBuf, rows: usize, cols: usize) {
+        norm::l2norm_fwd(&self.ctx, out, nrm, x, rows, cols)
+    }
+    fn l2norm_bwd(&self, dx: &GpuBuf, dout: &GpuBuf, out: &GpuBuf, nrm: &GpuBuf, rows: usize, cols: usize) {
+        norm::l2norm_bwd(&self.ctx, dx, dout, out, nrm, rows, cols)
+    }
+
+    fn embed_fwd(&self, out: &GpuBuf, tok: &GpuBuf, table: &GpuBuf, n_tok: usize, c: usize) {
+        tokens::embed_fwd(&self.ctx, out, tok, table, n_tok, c)
+    }
+    fn embed_bwd(&self, dtable: &GpuBuf, tok: &GpuBuf, dout: &GpuBuf, n_tok: usize, c: usize, vocab: usize) {
+        tokens::embed_bwd(&self.ctx, dtable, tok, dout, n_tok, c, vocab)
+    }
+    fn patchify(&self, out: &GpuBuf, images: &GpuBuf, n: usize, s: usize, p: usize) {
+        tokens::patchify(&self.ctx, out, images, n, s, p)
+    }
+    fn downsample2x(&self, out: &GpuBuf, images: &GpuBuf, n: usize, s: usize) {
+        tokens::downsample2x(&self.ctx, out, images, n, s)
+    }
+    fn add_pos_fwd(&self, x: &GpuBuf, pos: &GpuBuf, n: usize, t: usize, c: usize) {
+        tokens::add_pos_fwd(&self.ctx, x, pos, n, t, c)
+    }
+    fn add_pos_bwd(&self, dpos: &GpuBuf, dx: &GpuBuf, n: usize, t: usize, c: usize) {
+        tokens::add_pos_bwd(&self.ctx, dpos, dx, n, t, c)
+    }
+    fn mean_pool_fwd(&self, out: &GpuBuf, x: &GpuBuf, lens: &GpuBuf, n: usize, t: usize, c: usize) {
+        tokens::mean_pool_fwd(&self.ctx, out, x, lens, n, t, c)
+    }
+    fn mean_pool_bwd(&self, dx: &GpuBuf, dout: &GpuBuf, lens: &GpuBuf, n: usize, t: usize, c: usize) {
+        tokens::mean_pool_bwd(&self.ctx, dx, dout, lens, n, t, c)
+    }
+
+    fn attention_fwd(&self, out: &GpuBuf, att: &GpuBuf, qkv: &GpuBuf, lens: &GpuBuf, n: usize, t: usize, c: usize, heads: usize) {
+        attention::attention_fwd(&self.ctx, out, att, qkv, lens, n, t, c, heads)
+    }
+    fn attention_bwd(&self, dqkv: &GpuBuf, datt: &GpuBuf, dout: &GpuBuf, qkv: &GpuBuf, att: &GpuBuf, lens: &GpuBuf, n: usize, t: usize, c: usize, heads: usize) {
+        attention::attention_bwd(&self.ctx, dqkv, datt, dout, qkv, att, lens, n, t, c, heads)
+    }
+
+    fn siglip_loss(&self, lmat: &GpuBuf, dsims: &GpuBuf, stats: &GpuBuf, sims: &GpuBuf, tb: &GpuBuf, b: usize) {
+        loss::siglip_loss(&self.ctx, lmat, dsims, stats, sims, tb, b)
+    }
+
+    fn sumsq(&self, acc: &GpuBuf, x: &GpuBuf) {
+        optim::sumsq(&self.ctx, acc, x)
+    }
+    fn adamw(&self, param: &GpuBuf, grad: &GpuBuf, m: &GpuBuf, v: &GpuBuf, gnorm2: &GpuBuf, hp: &AdamHp) {
+        optim::adamw(&self.ctx, param, grad, m, v, gnorm2, hp)
+    }
+
+    fn randn(&self, out: &GpuBuf, seed: u32, stream: u32, std: f32) {
+        rng::randn(&self.ctx, out, seed, stream, std)
+    }
+}
+
+/// Every WGSL program the library compiles (validated by naga in the tests).
+pub fn all_shaders() -> Vec<Shader> {
+    vec![
+        elementwise::SRC,
+        matmul::SRC,
+        norm::SRC,
+        tokens::SRC,
+        attention::SRC,
+        loss::SRC,
+        optim::SRC,
+        rng::SRC,
+    ]
+}

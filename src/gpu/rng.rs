@@ -1,0 +1,33 @@
+//! Dispatch of `shaders/rng.wgsl` (with `rng_core.wgsl` prepended): normals and raw hashes.
+
+use super::context::{groups_1d, shader, GpuContext, Shader};
+use super::GpuBuf;
+
+pub const SRC: Shader = shader!("rng_core.wgsl", "rng.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    seed: u32,
+    stream: u32,
+    std: f32,
+}
+
+/// out[i] = std · N(0,1) from hash(seed, stream, 2i), hash(seed, stream, 2i+1)
+pub fn randn(ctx: &GpuContext, out: &GpuBuf, seed: u32, stream: u32, std: f32) {
+    if out.len == 0 {
+        return;
+    }
+    let p = Params { n: out.len as u32, seed, stream, std };
+    ctx.dispatch(&SRC, "randn", bytemuck::bytes_of(&p), &[&out.buf], groups_1d(out.len, 256));
+}
+
+/// out[i] = hash(seed, stream, i) as u32 words (checks GPU/CPU bit-equality of the hash)
+pub fn hash_fill(ctx: &GpuContext, out: &GpuBuf, seed: u32, stream: u32) {
+    if out.len == 0 {
+        return;
+    }
+    let p = Params { n: out.len as u32, seed, stream, std: 0.0 };
+    ctx.dispatch(&SRC, "hash_fill", bytemuck::bytes_of(&p), &[&out.buf], groups_1d(out.len, 256));
+}

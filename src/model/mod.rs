@@ -1,0 +1,165 @@
+//! The two-tower SigLIP model: image ViT + text transformer, each projected and L2-normalised,
+//! trained with the sigmoid contrastive loss (learnable temperature t = exp(t′) and bias β).
+
+pub mod block;
+pub mod params;
+pub mod tower;
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use crate::backend::{AdamHp, Backend};
+use crate::config::ModelConfig;
+use params::{Init, ParamSet};
+use tower::{tower_bwd, tower_fwd, Tower, TowerActs, TowerKind};
+
+/// A batch on the host, ready to upload.
+#[derive(Clone, Debug, Default)]
+pub struct HostBatch {
+    pub n: usize,
+    /// [n, s, s, 3] in [-1, 1]
+    pub images: Vec<f32>,
+    /// [n, text_len] token ids (padded)
+    pub tokens: Vec<u32>,
+    /// [n] valid tokens (≥ 1)
+    pub lens: Vec<u32>,
+}
+
+/// Buffers for one batch size: both towers' activations plus the loss matrices.
+pub struct Workspace<B: Backend> {
+    pub n: usize,
+    pub image: TowerActs<B>,
+    pub text: TowerActs<B>,
+    /// sims = U·Vᵀ [n,n], per-pair loss [n,n], ∂ℓ/∂sims [n,n]
+    pub sims: B::Buf,
+    pub lmat: B::Buf,
+    pub dsims: B::Buf,
+    /// [loss, ∂ℓ/∂t′, ∂ℓ/∂β]
+    pub stats: B::Buf,
+    pub demb_img: B::Buf,
+    pub demb_txt: B::Buf,
+}
+
+pub struct DualEncoder<B: Backend> {
+    pub cfg: ModelConfig,
+    pub params: ParamSet<B>,
+    pub image: Tower,
+    pub text: Tower,
+    /// index of `loss.t_bias` = (t′, β)
+    pub t_bias: usize,
+    workspaces: HashMap<usize, Workspace<B>>,
+    gnorm2: B::Buf,
+}
+
+impl<B: Backend> DualEncoder<B> {
+    /// A freshly initialised model; the same seed gives the same weights on every backend.
+    pub fn new(be: &B, cfg: &ModelConfig, seed: u32, batch: usize) -> Self {
+        let mut ps = ParamSet::default();
+        let image = Tower::new(&mut ps, be, TowerKind::Image, cfg, seed);
+        let text = Tower::new(&mut ps, be, TowerKind::Text, cfg, seed);
+        // t = 10 as in SigLIP; β = −ln(b) suits small batches (open_clip #650)
+        let t_bias = ps.add(be, "loss.t_bias".into(), &[2], Init::Value(10f32.ln(), -(batch.max(2) as f32).ln()), seed);
+        DualEncoder { cfg: cfg.clone(), params: ps, image, text, t_bias, workspaces: HashMap::new(), gnorm2: be.zeros(1) }
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.params.count()
+    }
+
+    /// The workspace for batch size n (allocated on first use, then reused).
+    pub fn workspace(&mut self, be: &B, n: usize) -> &Workspace<B> {
+        let (image, text) = (&self.image, &self.text);
+        self.workspaces.entry(n).or_insert_with(|| Workspace {
+            n,
+            image: TowerActs::new(be, image, n),
+            text: TowerActs::new(be, text, n),
+            sims: be.zeros(n * n),
+            lmat: be.zeros(n * n),
+            dsims: be.zeros(n * n),
+            stats: be.zeros(3),
+            demb_img: be.zeros(n * image.embed_dim),
+            demb_txt: be.zeros(n * text.embed_dim),
+        })
+    }
+
+    /// Upload a batch into the workspace of its size.
+    pub fn upload(&mut self, be: &B, batch: &HostBatch) {
+        let ws = self.workspace(be, batch.n);
+        be.write(&ws.image.input, &batch.images);
+        be.write_u32(&ws.text.input, &batch.tokens);
+        be.write_u32(&ws.text.lens, &batch.lens);
+    }
+
+    /// Forward both towers and the loss on the uploaded batch of size n: fills emb, sims,
+    /// lmat (per-pair losses), dsims and stats.
+    pub fn forward(&mut self, be: &B, n: usize) {
+        self.workspace(be, n);
+        let ws = &self.workspaces[&n];
+        tower_fwd(be, &self.params, &self.image, &ws.image);
+        tower_fwd(be, &self.params, &self.text, &ws.text);
+        let d = self.cfg.embed_dim;
+        be.matmul(&ws.sims, &ws.image.emb, &ws.text.emb, None, n, d, n, false, true, false);
+        be.siglip_loss(&ws.lmat, &ws.dsims, &ws.stats, &ws.sims, &self.params.get(self.t_bias).value, n);
+    }
+
+    /// Backward after `forward(n)`: zeroes and fills every parameter gradient.
+    pub fn backward(&mut self, be: &B, n: usize) {
+        let ws = &self.workspaces[&n];
+        let d = self.cfg.embed_dim;
+        self.params.zero_grads(be);
+        // sims = U·Vᵀ:  dU = dsims·V,  dV = dsimsᵀ·U
+        be.matmul(&ws.demb_img, &ws.dsims, &ws.text.emb, None, n, n, d, false, false, false);
+        be.matmul(&ws.demb_txt, &ws.dsims, &ws.image.emb, None, n, n, d, true, false, false);
+        be.copy(&self.params.get(self.t_bias).grad, 0, &ws.stats, 1, 2);
+        tower_bwd(be, &self.params, &self.image, &ws.image, &ws.demb_img);
+        tower_bwd(be, &self.params, &self.text, &ws.text, &ws.demb_txt);
+    }
+
+    /// AdamW on every parameter with global-norm clipping (no read-back).
+    pub fn optimizer_step(&mut self, be: &B, hp: &AdamHp) {
+        be.fill(&self.gnorm2, 0.0);
+        for p in &self.params.params {
+            be.sumsq(&self.gnorm2, &p.grad);
+        }
+        for p in &self.params.params {
+            let hp = AdamHp { weight_decay: if p.decay { hp.weight_decay } else { 0.0 }, ..*hp };
+            be.adamw(&p.value, &p.grad, &p.m, &p.v, &self.gnorm2, &hp);
+        }
+    }
+
+    /// The workspace of batch size n (after `workspace`/`forward`).
+    pub fn ws(&self, n: usize) -> &Workspace<B> {
+        &self.workspaces[&n]
+    }
+
+    /// Embeddings of a host batch: (image [n,D], text [n,D]) read back.
+    pub fn embed(&mut self, be: &B, batch: &HostBatch) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.upload(be, batch);
+        let n = batch.n;
+        let ws = &self.workspaces[&n];
+        tower_fwd(be, &self.params, &self.image, &ws.image);
+        tower_fwd(be, &self.params, &self.text, &ws.text);
+        Ok((be.read(&ws.image.emb)?, be.read(&ws.text.emb)?))
+    }
+
+    /// Text embeddings only (zero-shot class prompts).
+    pub fn embed_text(&mut self, be: &B, batch: &HostBatch) -> Result<Vec<f32>> {
+        let n = batch.n;
+        self.workspace(be, n);
+        let ws = &self.workspaces[&n];
+        be.write_u32(&ws.text.input, &batch.tokens);
+        be.write_u32(&ws.text.lens, &batch.lens);
+        tower_fwd(be, &self.params, &self.text, &ws.text);
+        be.read(&ws.text.emb)
+    }
+
+    /// Drop cached workspaces (frees memory after evaluation with large batches).
+    pub fn release_workspaces(&mut self) {
+        self.workspaces.clear();
+    }
+
+    pub fn gnorm2(&self) -> &B::Buf {
+        &self.gnorm2
+    }
+}

@@ -1,0 +1,208 @@
+//! One encoder tower — ViT for images, transformer for text — forward and backward:
+//!   image: patches = patchify(img) [n,T,p²·3];  x0 = patches·Wp + bp + pos
+//!   text:  x0 = tok_emb[tokens] + pos                            (keys past len masked)
+//!   then blocks → LN_f → mean pool over valid tokens [n,C] → ·Whead [n,D] → L2 normalise.
+
+use crate::backend::Backend;
+use crate::config::ModelConfig;
+use crate::model::block::{block_bwd, block_fwd, linear_bwd, linear_fwd, BlockActs, BlockDims, BlockParams, BlockScratch};
+use crate::model::params::{Init, ParamSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TowerKind {
+    Image,
+    Text,
+}
+
+/// Parameter indices of a tower.
+#[derive(Clone, Debug)]
+pub struct Tower {
+    pub kind: TowerKind,
+    /// image: patch weight [p²·3, C]; text: token embedding [V, C]
+    pub front_w: usize,
+    /// image: patch bias [C]
+    pub front_b: Option<usize>,
+    pub pos: usize,
+    pub blocks: Vec<BlockParams>,
+    pub lnf_w: usize,
+    pub lnf_b: usize,
+    pub head: usize,
+    /// tokens per sequence at full resolution
+    pub t: usize,
+    pub c: usize,
+    pub heads: usize,
+    pub hidden: usize,
+    pub embed_dim: usize,
+    pub patch: usize,
+    pub image_size: usize,
+    pub vocab: usize,
+}
+
+impl Tower {
+    pub fn new<B: Backend>(ps: &mut ParamSet<B>, be: &B, kind: TowerKind, cfg: &ModelConfig, seed: u32) -> Tower {
+        let c = cfg.width;
+        let prefix = match kind {
+            TowerKind::Image => "image",
+            TowerKind::Text => "text",
+        };
+        let t = match kind {
+            TowerKind::Image => cfg.image_tokens(),
+            TowerKind::Text => cfg.text_len,
+        };
+        let (front_w, front_b) = match kind {
+            TowerKind::Image => {
+                let pd = cfg.patch_dim();
+                let w = ps.add(be, "image.patch.weight".into(), &[pd, c], Init::Normal(1.0 / (pd as f32).sqrt()), seed);
+                (w, Some(ps.add(be, "image.patch.bias".into(), &[c], Init::Zeros, seed)))
+            }
+            TowerKind::Text => (ps.add(be, "text.tok_emb".into(), &[cfg.vocab, c], Init::Normal(0.02), seed), None),
+        };
+        let pos = ps.add(be, format!("{prefix}.pos"), &[t, c], Init::Normal(0.02), seed);
+        let hidden = cfg.mlp_ratio * c;
+        let blocks = (0..cfg.depth)
+            .map(|i| BlockParams::new(ps, be, &format!("{prefix}.blocks.{i}"), c, hidden, cfg.depth, seed))
+            .collect();
+        let lnf_w = ps.add(be, format!("{prefix}.ln_f.weight"), &[c], Init::Ones, seed);
+        let lnf_b = ps.add(be, format!("{prefix}.ln_f.bias"), &[c], Init::Zeros, seed);
+        let head = ps.add(be, format!("{prefix}.head.weight"), &[c, cfg.embed_dim], Init::Normal(1.0 / (c as f32).sqrt()), seed);
+        Tower {
+            kind,
+            front_w,
+            front_b,
+            pos,
+            blocks,
+            lnf_w,
+            lnf_b,
+            head,
+            t,
+            c,
+            heads: cfg.heads,
+            hidden,
+            embed_dim: cfg.embed_dim,
+            patch: cfg.patch,
+            image_size: cfg.image_size,
+            vocab: cfg.vocab,
+        }
+    }
+
+    fn dims(&self, n: usize) -> BlockDims {
+        BlockDims { n, t: self.t, c: self.c, heads: self.heads, hidden: self.hidden }
+    }
+}
+
+/// Activations and gradient scratch of one tower for a batch of `n`.
+pub struct TowerActs<B: Backend> {
+    pub n: usize,
+    /// image: pixels [n,s,s,3] f32; text: tokens [n,t] u32
+    pub input: B::Buf,
+    /// valid tokens per sequence, u32 [n]
+    pub lens: B::Buf,
+    /// image only: patches [n,T,p²·3]
+    pub patches: Option<B::Buf>,
+    pub x0: B::Buf,
+    pub blocks: Vec<BlockActs<B>>,
+    pub lnf: B::Buf,
+    pub lnf_mean: B::Buf,
+    pub lnf_rstd: B::Buf,
+    pub pooled: B::Buf,
+    pub proj: B::Buf,
+    pub norm: B::Buf,
+    /// the tower's output: L2-normalised embeddings [n, D]
+    pub emb: B::Buf,
+    pub scratch: BlockScratch<B>,
+    /// gradient ping-pong buffers [n,t,c] and the head/pool grads
+    pub dx_a: B::Buf,
+    pub dx_b: B::Buf,
+    pub dpooled: B::Buf,
+    pub dproj: B::Buf,
+}
+
+impl<B: Backend> TowerActs<B> {
+    pub fn new(be: &B, tw: &Tower, n: usize) -> Self {
+        let d = tw.dims(n);
+        let ntc = n * tw.t * tw.c;
+        let (input, patches) = match tw.kind {
+            TowerKind::Image => (be.zeros(n * tw.image_size * tw.image_size * 3), Some(be.zeros(n * tw.t * tw.patch * tw.patch * 3))),
+            TowerKind::Text => (be.zeros(n * tw.t), None),
+        };
+        let lens = be.upload_u32(&vec![tw.t as u32; n]);
+        TowerActs {
+            n,
+            input,
+            lens,
+            patches,
+            x0: be.zeros(ntc),
+            blocks: (0..tw.blocks.len()).map(|_| BlockActs::new(be, d)).collect(),
+            lnf: be.zeros(ntc),
+            lnf_mean: be.zeros(n * tw.t),
+            lnf_rstd: be.zeros(n * tw.t),
+            pooled: be.zeros(n * tw.c),
+            proj: be.zeros(n * tw.embed_dim),
+            norm: be.zeros(n),
+            emb: be.zeros(n * tw.embed_dim),
+            scratch: BlockScratch::new(be, d),
+            dx_a: be.zeros(ntc),
+            dx_b: be.zeros(ntc),
+            dpooled: be.zeros(n * tw.c),
+            dproj: be.zeros(n * tw.embed_dim),
+        }
+    }
+}
+
+/// Forward: `a.input` (and `a.lens` for text) must be filled; writes `a.emb`.
+pub fn tower_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs<B>) {
+    let v = |i: usize| &ps.get(i).value;
+    let (n, t, c) = (a.n, tw.t, tw.c);
+    match tw.kind {
+        TowerKind::Image => {
+            let patches = a.patches.as_ref().expect("image acts have patches");
+            be.patchify(patches, &a.input, n, tw.image_size, tw.patch);
+            let pd = tw.patch * tw.patch * 3;
+            linear_fwd(be, &a.x0, patches, v(tw.front_w), tw.front_b.map(v), n * t, pd, c);
+        }
+        TowerKind::Text => be.embed_fwd(&a.x0, &a.input, v(tw.front_w), n * t, c),
+    }
+    be.add_pos_fwd(&a.x0, v(tw.pos), n, t, c);
+    let d = tw.dims(n);
+    let mut x = &a.x0;
+    for (p, s) in tw.blocks.iter().zip(&a.blocks) {
+        block_fwd(be, ps, p, s, x, &a.lens, d);
+        x = &s.y;
+    }
+    be.layernorm_fwd(&a.lnf, &a.lnf_mean, &a.lnf_rstd, x, v(tw.lnf_w), v(tw.lnf_b), n * t, c);
+    be.mean_pool_fwd(&a.pooled, &a.lnf, &a.lens, n, t, c);
+    linear_fwd(be, &a.proj, &a.pooled, v(tw.head), None, n, c, tw.embed_dim);
+    be.l2norm_fwd(&a.emb, &a.norm, &a.proj, n, tw.embed_dim);
+}
+
+/// Backward from ∂ℓ/∂emb [n, D]; accumulates every parameter gradient of the tower.
+pub fn tower_bwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs<B>, demb: &B::Buf) {
+    let v = |i: usize| &ps.get(i).value;
+    let gr = |i: usize| &ps.get(i).grad;
+    let (n, t, c, dd) = (a.n, tw.t, tw.c, tw.embed_dim);
+    be.fill(&a.dproj, 0.0);
+    be.l2norm_bwd(&a.dproj, demb, &a.emb, &a.norm, n, dd);
+    linear_bwd(be, Some((&a.dpooled, false)), gr(tw.head), None, &a.dproj, &a.pooled, v(tw.head), n, c, dd);
+    // d(lnf) lives in dx_b; d(last block output) in dx_a
+    be.fill(&a.dx_b, 0.0);
+    be.mean_pool_bwd(&a.dx_b, &a.dpooled, &a.lens, n, t, c);
+    let last = a.blocks.last().map(|s| &s.y).unwrap_or(&a.x0);
+    be.fill(&a.dx_a, 0.0);
+    be.layernorm_bwd(&a.dx_a, gr(tw.lnf_w), gr(tw.lnf_b), &a.dx_b, last, &a.lnf_mean, &a.lnf_rstd, v(tw.lnf_w), n * t, c);
+    let d = tw.dims(n);
+    // walk the blocks backwards; block i's input is block i−1's output (or x0)
+    for i in (0..tw.blocks.len()).rev() {
+        let x = if i == 0 { &a.x0 } else { &a.blocks[i - 1].y };
+        block_bwd(be, ps, &tw.blocks[i], &a.blocks[i], &a.scratch, x, &a.lens, &a.dx_a, &a.dx_a, d);
+    }
+    // dx_a now holds ∂ℓ/∂x0
+    be.add_pos_bwd(gr(tw.pos), &a.dx_a, n, t, c);
+    match tw.kind {
+        TowerKind::Image => {
+            let patches = a.patches.as_ref().expect("image acts have patches");
+            let pd = tw.patch * tw.patch * 3;
+            linear_bwd(be, None, gr(tw.front_w), tw.front_b.map(gr), &a.dx_a, patches, v(tw.front_w), n * t, pd, c);
+        }
+        TowerKind::Text => be.embed_bwd(gr(tw.front_w), &a.input, &a.dx_a, n * t, c, tw.vocab),
+    }
+}

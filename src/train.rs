@@ -1,0 +1,248 @@
+//! The training loop shared by the reference and the learner: batches, forward/backward/AdamW,
+//! losses read back every `log_every` steps (NaN stops the run), held-out evaluation, atomic
+//! checkpoints every k steps and exact `--resume`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{AdamHp, Backend};
+use crate::batch::{step_indices, Encoded};
+use crate::config::Preset;
+use crate::data::Tokenizer;
+use crate::eval::{evaluate, EvalResult};
+use crate::model::params::{load_safetensors, save_safetensors};
+use crate::model::DualEncoder;
+
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+
+/// What a run is, stored in every checkpoint so `--resume DIR` needs nothing else.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunSpec {
+    pub preset: Preset,
+    pub steps: usize,
+    pub seed: u64,
+    /// "reference" (curated split) or a learner method ("uniform", …)
+    pub method: String,
+    /// where the training data came from, e.g. "builtin/curated"
+    pub data: String,
+}
+
+/// How to run (not stored: may differ on resume).
+#[derive(Clone, Debug, Default)]
+pub struct RunControl {
+    pub run_dir: Option<PathBuf>,
+    pub checkpoint_every: usize,
+    /// evaluate on the test split every this many steps (0 = only at the end)
+    pub eval_every: usize,
+    pub progress: bool,
+    /// print one line per logged step
+    pub log: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub step: usize,
+    pub examples: usize,
+    pub eval: EvalResult,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub losses: Vec<f32>,
+    pub ms_per_step: f64,
+    pub curve: Vec<CurvePoint>,
+    pub eval: Option<EvalResult>,
+}
+
+/// The model for a spec, freshly initialised from its seed.
+pub fn new_model<B: Backend>(be: &B, spec: &RunSpec) -> Result<DualEncoder<B>> {
+    spec.preset.model.validate()?;
+    spec.preset.train.validate(spec.steps)?;
+    spec.preset.model.check_fits(spec.preset.train.batch, be.max_buffer_bytes(), &be.adapter_name())?;
+    Ok(DualEncoder::new(be, &spec.preset.model, spec.seed as u32, spec.preset.train.batch))
+}
+
+fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
+    let t = &spec.preset.train;
+    AdamHp {
+        base_lr: t.lr,
+        min_lr: t.min_lr,
+        beta1: t.beta1,
+        beta2: t.beta2,
+        eps: 1e-8,
+        weight_decay: t.weight_decay,
+        clip: t.clip,
+        step: step as u32 + 1,
+        warmup: ((t.warmup_frac * spec.steps as f32).round() as u32).max(1),
+        total: spec.steps as u32,
+        _pad: [0; 2],
+    }
+}
+
+/// Save a resumable checkpoint (weights + Adam moments + losses so far), atomically.
+pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], dir: &Path) -> Result<()> {
+    let mut meta = HashMap::new();
+    meta.insert("format".into(), "jest-wgpu-checkpoint-1".into());
+    meta.insert("spec".into(), serde_json::to_string(spec)?);
+    meta.insert("step".into(), done.to_string());
+    meta.insert("losses".into(), serde_json::to_string(losses)?);
+    save_safetensors(&dir.join(CHECKPOINT_FILE), &model.params.to_host(be, true)?, meta)
+}
+
+/// Save the trained weights alone (what `eval --model` and `select --reference` read).
+pub fn save_model<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, path: &Path) -> Result<()> {
+    let mut meta = HashMap::new();
+    meta.insert("format".into(), "jest-wgpu-model-1".into());
+    meta.insert("spec".into(), serde_json::to_string(spec)?);
+    save_safetensors(path, &model.params.to_host(be, false)?, meta)
+}
+
+fn spec_of(meta: &HashMap<String, String>, path: &Path) -> Result<RunSpec> {
+    let s = meta.get("spec").with_context(|| format!("{} has no jest-wgpu run description; was it written by jest-wgpu?", path.display()))?;
+    serde_json::from_str(s).with_context(|| format!("{}: unreadable run description", path.display()))
+}
+
+/// Load a model file written by `save_model` (or a checkpoint).
+pub fn load_model<B: Backend>(be: &B, path: &Path) -> Result<(DualEncoder<B>, RunSpec)> {
+    let (tensors, meta) = load_safetensors(path)?;
+    let spec = spec_of(&meta, path)?;
+    let model = new_model(be, &spec)?;
+    model.params.from_host(be, &tensors, false, path)?;
+    Ok((model, spec))
+}
+
+/// Load `DIR/checkpoint.safetensors`: the model with its optimizer state, the spec, the steps
+/// done and the losses so far.
+pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>, RunSpec, usize, Vec<f32>)> {
+    let path = dir.join(CHECKPOINT_FILE);
+    if !path.exists() {
+        bail!("no checkpoint to resume in {} (expected {CHECKPOINT_FILE}); start the run without --resume", dir.display());
+    }
+    let (tensors, meta) = load_safetensors(&path)?;
+    let spec = spec_of(&meta, &path)?;
+    let model = new_model(be, &spec)?;
+    model.params.from_host(be, &tensors, true, &path)?;
+    let done: usize = meta.get("step").and_then(|s| s.parse().ok()).with_context(|| format!("{}: missing step count", path.display()))?;
+    let losses: Vec<f32> = serde_json::from_str(meta.get("losses").map(String::as_str).unwrap_or("[]"))?;
+    if losses.len() != done {
+        bail!("{}: corrupt checkpoint ({} losses for {done} steps)", path.display(), losses.len());
+    }
+    Ok((model, spec, done, losses))
+}
+
+/// Train `model` on `train` for the steps of `spec`, starting after `done` steps.
+#[allow(clippy::too_many_arguments)]
+pub fn train<B: Backend>(
+    be: &B,
+    model: &mut DualEncoder<B>,
+    spec: &RunSpec,
+    ctl: &RunControl,
+    train: &Encoded,
+    test: Option<&Encoded>,
+    tok: &Tokenizer,
+    done: usize,
+    mut losses: Vec<f32>,
+) -> Result<TrainReport> {
+    let b = spec.preset.train.batch;
+    if train.len() < b {
+        bail!("the training split has {} items, fewer than one batch of {b}; lower --batch", train.len());
+    }
+    let log_every = spec.preset.train.log_every.max(1);
+    let ring = be.zeros(log_every);
+    let mut curve = Vec::new();
+    #[cfg(not(target_arch = "wasm32"))]
+    let bar = progress_bar(ctl.progress, spec.steps as u64, done as u64, &spec.method);
+    #[cfg(not(target_arch = "wasm32"))]
+    let t0 = std::time::Instant::now();
+    let mut last_log_ms = 0.0;
+    for step in done..spec.steps {
+        let idx = step_indices(train.len(), b, spec.seed, step as u64);
+        model.upload(be, &train.batch(&idx));
+        model.forward(be, b);
+        model.backward(be, b);
+        model.optimizer_step(be, &adam_hp(spec, step));
+        be.copy(&ring, step % log_every, &model.ws(b).stats, 0, 1);
+        let last = step + 1 == spec.steps;
+        let checkpoint_now = ctl.run_dir.is_some() && ctl.checkpoint_every > 0 && (step + 1) % ctl.checkpoint_every == 0;
+        if (step + 1) % log_every == 0 || last || checkpoint_now {
+            let vals = be.read(&ring)?;
+            let first = losses.len();
+            for s in first..=step {
+                losses.push(vals[s % log_every]);
+            }
+            if let Some(bad) = losses[first..].iter().position(|l| !l.is_finite()) {
+                let kept = match &ctl.run_dir {
+                    Some(d) if d.join(CHECKPOINT_FILE).exists() => format!("; the last good checkpoint is kept in {}", d.display()),
+                    _ => String::new(),
+                };
+                bail!(
+                    "training diverged: loss is {} at step {}{kept}. Lower the learning rate (--lr) or check the data",
+                    losses[first + bad],
+                    first + bad + 1
+                );
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                let ms = crate::util::ms_since(t0);
+                let per = (ms - last_log_ms) / (step + 1 - first) as f64;
+                last_log_ms = ms;
+                let line = format!("step {:>5}  loss {:.4}  ({per:.0} ms)", step + 1, losses[step]);
+                if ctl.log && bar.is_hidden() {
+                    eprintln!("{line}");
+                } else if ctl.log {
+                    bar.println(line);
+                }
+                bar.set_position(step as u64 + 1);
+                bar.set_message(format!("loss {:.4}", losses[step]));
+            }
+        }
+        let eval_now = ctl.eval_every > 0 && (step + 1) % ctl.eval_every == 0 && !last;
+        if let (true, Some(test)) = (eval_now, test) {
+            let ev = evaluate(be, model, test, tok)?;
+            curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
+        }
+        if let (true, Some(dir)) = (checkpoint_now, &ctl.run_dir) {
+            save_checkpoint(be, model, spec, step + 1, &losses, dir)?;
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let ms_per_step = crate::util::ms_since(t0) / (spec.steps - done).max(1) as f64;
+    #[cfg(target_arch = "wasm32")]
+    let ms_per_step = {
+        let _ = last_log_ms;
+        0.0
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    bar.finish_and_clear();
+    if let Some(dir) = &ctl.run_dir {
+        save_checkpoint(be, model, spec, spec.steps, &losses, dir)?;
+    }
+    let eval = match test {
+        Some(test) => {
+            let ev = evaluate(be, model, test, tok)?;
+            curve.push(CurvePoint { step: spec.steps, examples: spec.steps * b, eval: ev.clone() });
+            Some(ev)
+        }
+        None => None,
+    };
+    Ok(TrainReport { losses, ms_per_step, curve, eval })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn progress_bar(show: bool, total: u64, pos: u64, what: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ({elapsed} < {eta})")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar.set_position(pos);
+    bar
+}

@@ -1,0 +1,86 @@
+//! Shared test helpers: the GPU backend (or a loud skip), deterministic random data,
+//! closeness checks that print the max diff, and f64 central finite differences.
+#![allow(dead_code)]
+
+use jest_wgpu::gpu::GpuBackend;
+
+/// The GPU backend on whatever adapter exists (lavapipe included). Without one, prints
+/// "skipped: no adapter" and returns None — or panics when JEST_REQUIRE_GPU=1 (CI sets it).
+pub fn gpu(test: &str) -> Option<GpuBackend> {
+    match GpuBackend::open() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("JEST_REQUIRE_GPU").map(|v| v == "1").unwrap_or(false) {
+                panic!("{test}: JEST_REQUIRE_GPU=1 but no GPU adapter: {e:#}");
+            }
+            eprintln!("{test}: skipped: no adapter ({e:#})");
+            None
+        }
+    }
+}
+
+/// splitmix64-based deterministic values in [-scale, scale).
+pub fn rand_vec(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+pub fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Assert |got − want| ≤ atol + rtol·|want| everywhere; print the max diff either way.
+pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{name}: length {} vs {}", got.len(), want.len());
+    let mut max_diff = 0f32;
+    let mut worst = None;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs();
+        if !(d <= atol + rtol * w.abs()) && worst.is_none() {
+            worst = Some((i, g, w));
+        }
+        if d > max_diff || d.is_nan() {
+            max_diff = d;
+        }
+    }
+    println!("{name}: n={} max diff {max_diff:.3e} (atol {atol:.1e}, rtol {rtol:.1e})", got.len());
+    if let Some((i, g, w)) = worst {
+        panic!("{name}: mismatch at index {i}: got {g}, want {w} (max diff {max_diff:.3e})");
+    }
+}
+
+/// Compare an analytic gradient with central differences of `loss` (f64, eps 1e-6).
+pub fn check_grad(name: &str, x: &[f64], analytic: &[f64], loss: impl Fn(&[f64]) -> f64) {
+    assert_eq!(x.len(), analytic.len());
+    let eps = 1e-6;
+    let mut xs = x.to_vec();
+    let mut max_rel = 0f64;
+    for i in 0..x.len() {
+        let orig = xs[i];
+        xs[i] = orig + eps;
+        let lp = loss(&xs);
+        xs[i] = orig - eps;
+        let lm = loss(&xs);
+        xs[i] = orig;
+        let num = (lp - lm) / (2.0 * eps);
+        let err = (num - analytic[i]).abs() / (1e-6 + num.abs().max(analytic[i].abs()));
+        if err > max_rel {
+            max_rel = err;
+        }
+        assert!(
+            (num - analytic[i]).abs() <= 1e-6 + 1e-4 * num.abs().max(analytic[i].abs()),
+            "{name}: gradient mismatch at {i}: numeric {num:.9}, analytic {:.9}",
+            analytic[i]
+        );
+    }
+    println!("{name}: gradient check over {} inputs, max rel err {max_rel:.3e}", x.len());
+}

@@ -1,0 +1,86 @@
+//! matmul and bias_grad: GPU vs twin, fast CPU vs reference, on awkward sizes; gradient check.
+mod common;
+use common::*;
+use jest_wgpu::backend::Backend;
+use jest_wgpu::cpu::matmul;
+
+const SIZES: &[(usize, usize, usize)] = &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 64, 64), (70, 129, 33), (130, 7, 257)];
+
+fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, c0: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) -> Vec<f32> {
+    let mut c = c0.to_vec();
+    matmul::matmul(&mut c, a, b, bias, m, k, n, ta, tb, acc);
+    c
+}
+
+#[test]
+fn fast_cpu_matmul_matches_reference() {
+    for &(m, k, n) in SIZES {
+        for (ta, tb, acc, with_bias) in [(false, false, false, false), (true, false, true, true), (false, true, false, true), (true, true, true, false)] {
+            let a = rand_vec(m * k, 1, 1.0);
+            let b = rand_vec(k * n, 2, 1.0);
+            let bias = rand_vec(n, 3, 1.0);
+            let c0 = rand_vec(m * n, 4, 1.0);
+            let want = reference(&a, &b, with_bias.then_some(&bias[..]), &c0, m, k, n, ta, tb, acc);
+            let mut got = c0.clone();
+            matmul::matmul_fast(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc);
+            assert_close(&format!("cpu matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc}"), &got, &want, 1e-4, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn gpu_matmul_matches_twin() {
+    let Some(g) = gpu("gpu_matmul_matches_twin") else { return };
+    for &(m, k, n) in SIZES {
+        for (ta, tb, acc, with_bias) in [(false, false, false, true), (true, false, true, false), (false, true, true, true), (true, true, false, false)] {
+            let a = rand_vec(m * k, 5, 1.0);
+            let b = rand_vec(k * n, 6, 1.0);
+            let bias = rand_vec(n, 7, 1.0);
+            let c0 = rand_vec(m * n, 8, 1.0);
+            let want = reference(&a, &b, with_bias.then_some(&bias[..]), &c0, m, k, n, ta, tb, acc);
+            let (ga, gb, gbias, gc) = (g.upload(&a), g.upload(&b), g.upload(&bias), g.upload(&c0));
+            g.matmul(&gc, &ga, &gb, with_bias.then_some(&gbias), m, k, n, ta, tb, acc);
+            let got = g.read(&gc).unwrap();
+            assert_close(&format!("gpu matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc}"), &got, &want, 1e-4, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn gpu_bias_grad_matches_twin() {
+    let Some(g) = gpu("gpu_bias_grad_matches_twin") else { return };
+    for &(m, n) in &[(1, 1), (7, 65), (300, 33)] {
+        let dy = rand_vec(m * n, 9, 1.0);
+        let db0 = rand_vec(n, 10, 1.0);
+        let mut want = db0.clone();
+        matmul::bias_grad(&mut want, &dy, m, n);
+        let gdb = g.upload(&db0);
+        g.bias_grad(&gdb, &g.upload(&dy), m, n);
+        assert_close(&format!("gpu bias_grad {m}x{n}"), &g.read(&gdb).unwrap(), &want, 1e-4, 1e-5);
+    }
+}
+
+/// Backward of c = a·b + bias is three calls of the forward kernel (dA = dC·Bᵀ, dB = Aᵀ·dC,
+/// dbias = Σ dC): checked against f64 central differences of L = Σ c·w.
+#[test]
+fn matmul_backward_matches_finite_differences() {
+    let (m, k, n) = (5, 7, 3);
+    let a = to64(&rand_vec(m * k, 11, 1.0));
+    let b = to64(&rand_vec(k * n, 12, 1.0));
+    let bias = to64(&rand_vec(n, 13, 1.0));
+    let w = to64(&rand_vec(m * n, 14, 1.0)); // dL/dc
+    let fwd = |a: &[f64], b: &[f64], bias: &[f64]| {
+        let mut c = vec![0.0; m * n];
+        matmul::matmul(&mut c, a, b, Some(bias), m, k, n, false, false, false);
+        c.iter().zip(&w).map(|(x, y)| x * y).sum::<f64>()
+    };
+    let mut da = vec![0.0; m * k];
+    matmul::matmul(&mut da, &w, &b, None, m, n, k, false, true, false);
+    let mut db = vec![0.0; k * n];
+    matmul::matmul(&mut db, &a, &w, None, k, m, n, true, false, false);
+    let mut dbias = vec![0.0; n];
+    matmul::bias_grad(&mut dbias, &w, m, n);
+    check_grad("matmul dA", &a, &da, |x| fwd(x, &b, &bias));
+    check_grad("matmul dB", &b, &db, |x| fwd(&a, x, &bias));
+    check_grad("matmul dbias", &bias, &dbias, |x| fwd(&a, &b, x));
+}
