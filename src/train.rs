@@ -157,6 +157,7 @@ pub fn train<B: Backend>(
     let bar = progress_bar(ctl.progress, spec.steps as u64, done as u64, &spec.method);
     #[cfg(not(target_arch = "wasm32"))]
     let t0 = std::time::Instant::now();
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
     let mut last_log_ms = 0.0;
     for step in done..spec.steps {
         let idx = step_indices(train.len(), b, spec.seed, step as u64);

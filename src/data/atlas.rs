@@ -7,6 +7,7 @@ pub const ATLAS_COLUMNS: usize = 64;
 
 /// Encodes `n` images (HWC RGB, `size×size`) as one PNG grid `ATLAS_COLUMNS` tiles wide;
 /// unused tiles of the last row are white. Deterministic.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub fn encode_atlas(images: &[u8], size: usize) -> Result<Vec<u8>> {
     let tile = size * size * 3;
     anyhow::ensure!(tile > 0 && images.len().is_multiple_of(tile), "atlas: image bytes not a multiple of {tile}");

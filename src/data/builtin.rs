@@ -113,6 +113,7 @@ pub fn parse_split_tsv(text: &str, what: &str, style_names: &[String]) -> Result
 }
 
 /// Writes the TSV form of `ds` (captions must hold no tab or newline; the build ensures that).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub fn split_tsv(ds: &Dataset) -> String {
     let mut s = String::with_capacity(ds.len() * 80);
     s.push_str(TSV_HEADER);

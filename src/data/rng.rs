@@ -41,6 +41,7 @@ impl SplitMix64 {
 
 /// A stable 64-bit hash of a string (FNV-1a then a SplitMix64 finaliser), for seeded
 /// per-key decisions that do not depend on iteration order.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub fn hash_str(seed: u64, s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
     for b in s.bytes() {

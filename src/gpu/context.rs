@@ -40,6 +40,7 @@ pub(crate) use shader;
 /// Submit the open encoder after this many dispatches (bounds memory held by bind groups).
 const FLUSH_EVERY: u32 = 256;
 /// How long a read-back may wait for the GPU before we call it lost.
+#[cfg(not(target_arch = "wasm32"))]
 const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Facts about one adapter, for `jest-wgpu info` and the backend choice.

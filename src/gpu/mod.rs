@@ -14,7 +14,9 @@ use std::rc::Rc;
 
 use anyhow::Result;
 
-pub use context::{list_adapters, AdapterSummary, GpuContext, Shader};
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::list_adapters;
+pub use context::{AdapterSummary, GpuContext, Shader};
 
 use crate::backend::{AdamHp, Backend, BackendKind};
 

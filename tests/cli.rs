@@ -1,0 +1,153 @@
+//! The command line as users script it: --json output, kill + --resume, and clear errors for
+//! impossible configs, corrupt checkpoints and a diverging run.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run jest-wgpu")
+}
+
+fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("no stdout; stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {line}"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn train_reference_json_has_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("ref.safetensors");
+    let out = run(&["train-reference", "--preset", "tiny", "--steps", "12", "--backend", "cpu", "--seed", "3", "--out", model.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = last_json(&out);
+    for key in ["backend", "adapter", "preset", "seed", "steps", "losses", "eval", "ms_per_step"] {
+        assert!(v.get(key).is_some(), "missing `{key}` in {v}");
+    }
+    assert_eq!(v["backend"], "cpu");
+    assert_eq!(v["preset"], "tiny");
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["losses"].as_array().unwrap().len(), 12);
+    for key in ["zero_shot_acc", "i2t_r1", "t2i_r1", "i2t_r5", "t2i_r5"] {
+        let x = v["eval"][key].as_f64().unwrap_or_else(|| panic!("eval.{key} missing in {v}"));
+        assert!((0.0..=1.0).contains(&x));
+    }
+    // the saved model evaluates to the same numbers
+    let ev = run(&["eval", "--model", model.to_str().unwrap(), "--backend", "cpu", "--json"]);
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert_eq!(last_json(&ev)["eval"], v["eval"]);
+}
+
+fn losses_of(v: &serde_json::Value) -> Vec<f64> {
+    v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_losses() {
+    let steps = "400";
+    let base = ["train-reference", "--preset", "tiny", "--steps", steps, "--backend", "cpu", "--seed", "5", "--json"];
+    let dir = tempfile::tempdir().unwrap();
+    let full = run(&[&base[..], &["--out", dir.path().join("a.safetensors").to_str().unwrap()]].concat());
+    assert!(full.status.success(), "{}", stderr(&full));
+    let want = losses_of(&last_json(&full));
+
+    let run_dir = dir.path().join("run");
+    let mut child = bin()
+        .args(base)
+        .args(["--run-dir", run_dir.to_str().unwrap(), "--checkpoint-every", "20", "--out", dir.path().join("b.safetensors").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpt = run_dir.join("checkpoint.safetensors");
+    let t0 = Instant::now();
+    while !ckpt.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run finished before it could be killed; make it longer");
+
+    let resumed = run(&["train-reference", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--out", dir.path().join("c.safetensors").to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains("resuming"), "{}", stderr(&resumed));
+    let got = losses_of(&last_json(&resumed));
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * w.abs(), "step {}: resumed {g} vs uninterrupted {w}", i + 1);
+    }
+}
+
+#[test]
+fn impossible_configs_fail_before_training_with_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["train-reference", "--preset", "huge"], "unknown preset"),
+        (&["train-reference", "--preset", "tiny", "--steps", "0", "--backend", "cpu"], "--steps must be at least 1"),
+        (&["train-reference", "--preset", "tiny", "--batch", "1", "--backend", "cpu"], "batch must be at least 2"),
+        (&["train-reference", "--preset", "tiny", "--batch", "3000000", "--backend", "cpu"], "allows at most"),
+        (&["train", "--method", "magic", "--preset", "tiny", "--backend", "cpu"], "unknown or unavailable --method"),
+        (&["train-reference", "--preset", "tiny", "--lr=-1", "--backend", "cpu"], "learning rate"),
+        (&["train-reference", "--preset", "tiny", "--checkpoint-every", "5", "--backend", "cpu"], "--checkpoint-every needs --run-dir"),
+    ];
+    for (args, want) in cases {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{args:?}: expected `{want}` in:\n{err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    }
+}
+
+#[test]
+fn missing_or_corrupt_checkpoints_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.safetensors");
+    let out = run(&["eval", "--model", missing.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(stderr(&out).contains("cannot read checkpoint"), "{}", stderr(&out));
+    let corrupt = dir.path().join("bad.safetensors");
+    std::fs::write(&corrupt, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all").unwrap();
+    let out = run(&["eval", "--model", corrupt.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a valid safetensors checkpoint"), "{}", stderr(&out));
+    // a truncated real model
+    let good = dir.path().join("good.safetensors");
+    let t = run(&["train-reference", "--preset", "tiny", "--steps", "2", "--backend", "cpu", "--out", good.to_str().unwrap()]);
+    assert!(t.status.success(), "{}", stderr(&t));
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run(&["eval", "--model", corrupt.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(stderr(&out).contains("truncated or corrupt"), "{}", stderr(&out));
+    let out = run(&["train-reference", "--resume", dir.path().to_str().unwrap(), "--backend", "cpu"]);
+    assert!(stderr(&out).contains("no checkpoint to resume"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let out = run(&[
+        "train-reference", "--preset", "tiny", "--steps", "200", "--backend", "cpu", "--lr", "1e30",
+        "--run-dir", run_dir.to_str().unwrap(), "--checkpoint-every", "1",
+    ]);
+    assert!(!out.status.success(), "a run at lr 1e30 must diverge");
+    let err = stderr(&out);
+    assert!(err.contains("training diverged") && err.contains("at step"), "{err}");
+    assert!(err.contains("last good checkpoint is kept"), "{err}");
+    // the kept checkpoint is loadable and holds only finite losses
+    let meta = std::fs::read(run_dir.join("checkpoint.safetensors")).unwrap();
+    assert!(!meta.is_empty());
+    let st = jest_wgpu::model::params::load_safetensors(&run_dir.join("checkpoint.safetensors")).unwrap();
+    let losses: Vec<f32> = serde_json::from_str(&st.1["losses"]).unwrap();
+    assert!(!losses.is_empty() && losses.iter().all(|l| l.is_finite()));
+    assert!(Path::new(&run_dir).exists());
+}
