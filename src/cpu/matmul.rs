@@ -35,11 +35,12 @@ pub fn bias_grad<T: Real>(db: &mut [T], dy: &[T], m: usize, n: usize) {
 
 const MR: usize = 4; // rows of C per micro-kernel
 const NR: usize = 16; // columns of C per micro-kernel (one packed B panel)
-const MB: usize = 64; // rows of C per parallel task
+const MB: usize = 32; // rows of C per parallel task
 
 /// The CPU backend's matmul: same contract as `matmul`, f32, packed panels + rayon.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_fast: buffers smaller than {m}×{k}×{n}");
     if m * n * k < 16 * 16 * 16 || k == 0 {
         return matmul(c, a, b, bias, m, k, n, ta, tb, acc);
     }
@@ -61,13 +62,21 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
         }
     });
     let kernel = select_kernel();
-    c[..m * n].par_chunks_mut(MB * n).enumerate().for_each(|(bi, cblock)| {
+    // tasks = (block of MB rows) × (group of column panels), enough of them to keep every
+    // thread busy even when m is small (weight gradients have m = fan-in, k = batch·tokens)
+    let row_blocks = m.div_ceil(MB);
+    let want = 4 * rayon::current_num_threads();
+    let groups = want.div_ceil(row_blocks).clamp(1, panels);
+    let per_group = panels.div_ceil(groups);
+    let out = SendPtr(c.as_mut_ptr());
+    (0..row_blocks * groups).into_par_iter().for_each(|task| {
+        let (bi, gi) = (task / groups, task % groups);
         let i0 = bi * MB;
-        let rows = cblock.len() / n;
-        let groups = rows.div_ceil(MR);
+        let rows = MB.min(m - i0);
+        let mgroups = rows.div_ceil(MR);
         // pack op(A) rows of this block: ap[group][p][0..MR]
-        let mut ap = vec![0f32; groups * k * MR];
-        for g in 0..groups {
+        let mut ap = vec![0f32; mgroups * k * MR];
+        for g in 0..mgroups {
             for r in 0..MR.min(rows - g * MR) {
                 let i = i0 + g * MR + r;
                 for p in 0..k {
@@ -76,25 +85,38 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
             }
         }
         let mut tile = [[0f32; NR]; MR];
-        for pi in 0..panels {
+        for pi in gi * per_group..((gi + 1) * per_group).min(panels) {
             let panel = &bp[pi * k * NR..(pi + 1) * k * NR];
             let j0 = pi * NR;
             let w = NR.min(n - j0);
-            for g in 0..groups {
+            for g in 0..mgroups {
                 kernel(&ap[g * k * MR..(g + 1) * k * MR], panel, k, &mut tile);
                 for r in 0..MR.min(rows - g * MR) {
-                    let row = &mut cblock[(g * MR + r) * n + j0..(g * MR + r) * n + j0 + w];
+                    let row = i0 + g * MR + r;
+                    // SAFETY: task (bi, gi) alone writes rows i0..i0+rows × its panels' columns,
+                    // all inside c[..m·n]; no two tasks overlap and `c` outlives the loop.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * n + j0), w) };
                     for q in 0..w {
                         let mut v = tile[r][q];
                         if let Some(bias) = bias {
                             v += bias[j0 + q];
                         }
-                        row[q] = if acc { row[q] + v } else { v };
+                        dst[q] = if acc { dst[q] + v } else { v };
                     }
                 }
             }
         }
     });
+}
+
+/// A raw output pointer shared by tasks that write disjoint regions.
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
 }
 
 type Kernel = fn(&[f32], &[f32], usize, &mut [[f32; NR]; MR]);

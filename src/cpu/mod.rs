@@ -2,6 +2,7 @@
 //! `Backend` implementation that runs them on host memory with rayon.
 
 pub mod attention;
+pub mod attention_fast;
 pub mod elementwise;
 pub mod loss;
 pub mod matmul;
@@ -160,10 +161,10 @@ impl Backend for CpuBackend {
     }
 
     fn attention_fwd(&self, out: &CpuBuf, att: &CpuBuf, qkv: &CpuBuf, lens: &CpuBuf, n: usize, t: usize, c: usize, heads: usize) {
-        attention::attention_fwd(&mut out.borrow_mut(), &mut att.borrow_mut(), &qkv.borrow(), u32s(&lens.borrow()), n, t, c, heads);
+        attention_fast::attention_fwd(&mut out.borrow_mut(), &mut att.borrow_mut(), &qkv.borrow(), u32s(&lens.borrow()), n, t, c, heads);
     }
     fn attention_bwd(&self, dqkv: &CpuBuf, datt: &CpuBuf, dout: &CpuBuf, qkv: &CpuBuf, att: &CpuBuf, lens: &CpuBuf, n: usize, t: usize, c: usize, heads: usize) {
-        attention::attention_bwd(
+        attention_fast::attention_bwd(
             &mut dqkv.borrow_mut(), &mut datt.borrow_mut(), &dout.borrow(), &qkv.borrow(), &att.borrow(),
             u32s(&lens.borrow()), n, t, c, heads,
         );

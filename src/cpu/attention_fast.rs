@@ -1,0 +1,121 @@
+//! The CPU backend's attention: the same math as the `attention` twin (and the WGSL kernel),
+//! f32, with each head's q, k, v gathered into contiguous [t, hd] arrays so the inner dot
+//! products and axpys vectorise. Tested against the twin.
+
+use rayon::prelude::*;
+
+use super::attention::seq_len;
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (yv, xv) in y.iter_mut().zip(x) {
+        *yv += a * xv;
+    }
+}
+
+/// Copy head h's part `part` (0 q, 1 k, 2 v) of qkv [t, 3c] into dst [t, hd].
+fn gather(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize, hd: usize) {
+    for i in 0..t {
+        let src = i * 3 * c + part * c + h * hd;
+        dst[i * hd..(i + 1) * hd].copy_from_slice(&x[src..src + hd]);
+    }
+}
+
+/// See `Backend::attention_fwd`.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+    let hd = c / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    out[..n * t * c].par_chunks_mut(t * c).zip(att[..n * heads * t * t].par_chunks_mut(heads * t * t)).enumerate().for_each(
+        |(b, (out_b, att_b))| {
+            let x = &qkv[b * t * 3 * c..(b + 1) * t * 3 * c];
+            let len = seq_len(lens[b], t);
+            let (mut q, mut k, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; t * hd], vec![0.0; t * hd], vec![0.0; hd]);
+            for h in 0..heads {
+                gather(&mut q, x, 0, h, t, c, hd);
+                gather(&mut k, x, 1, h, t, c, hd);
+                gather(&mut v, x, 2, h, t, c, hd);
+                for i in 0..t {
+                    let row = &mut att_b[(h * t + i) * t..(h * t + i + 1) * t];
+                    let qi = &q[i * hd..(i + 1) * hd];
+                    let mut mx = f32::NEG_INFINITY;
+                    for j in 0..len {
+                        row[j] = dot(qi, &k[j * hd..(j + 1) * hd]) * scale;
+                        mx = mx.max(row[j]);
+                    }
+                    let mut sum = 0.0;
+                    for r in &mut row[..len] {
+                        *r = (*r - mx).exp();
+                        sum += *r;
+                    }
+                    let inv = 1.0 / sum;
+                    row[..len].iter_mut().for_each(|r| *r *= inv);
+                    row[len..].iter_mut().for_each(|r| *r = 0.0);
+                    o.fill(0.0);
+                    for j in 0..len {
+                        axpy(&mut o, row[j], &v[j * hd..(j + 1) * hd]);
+                    }
+                    out_b[i * c + h * hd..i * c + (h + 1) * hd].copy_from_slice(&o);
+                }
+            }
+        },
+    );
+}
+
+/// See `Backend::attention_bwd` (dqkv accumulates; datt = ∂ℓ/∂scores before scaling).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+    let hd = c / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let c3 = 3 * c;
+    dqkv[..n * t * c3].par_chunks_mut(t * c3).zip(datt[..n * heads * t * t].par_chunks_mut(heads * t * t)).enumerate().for_each(
+        |(b, (dx, datt_b))| {
+            let x = &qkv[b * t * c3..(b + 1) * t * c3];
+            let att_b = &att[b * heads * t * t..(b + 1) * heads * t * t];
+            let len = seq_len(lens[b], t);
+            let z = || vec![0f32; t * hd];
+            let (mut q, mut k, mut v, mut dy) = (z(), z(), z(), z());
+            let (mut dq, mut dk, mut dv) = (z(), z(), z());
+            for h in 0..heads {
+                gather(&mut q, x, 0, h, t, c, hd);
+                gather(&mut k, x, 1, h, t, c, hd);
+                gather(&mut v, x, 2, h, t, c, hd);
+                for i in 0..t {
+                    let src = (b * t + i) * c + h * hd;
+                    dy[i * hd..(i + 1) * hd].copy_from_slice(&dout[src..src + hd]);
+                }
+                dq.fill(0.0);
+                dk.fill(0.0);
+                dv.fill(0.0);
+                for i in 0..t {
+                    let a = &att_b[(h * t + i) * t..(h * t + i + 1) * t];
+                    let g = &mut datt_b[(h * t + i) * t..(h * t + i + 1) * t];
+                    let dyi = &dy[i * hd..(i + 1) * hd];
+                    let mut s = 0.0;
+                    for j in 0..len {
+                        g[j] = dot(dyi, &v[j * hd..(j + 1) * hd]);
+                        s += a[j] * g[j];
+                    }
+                    for j in 0..len {
+                        g[j] = a[j] * (g[j] - s);
+                        axpy(&mut dq[i * hd..(i + 1) * hd], scale * g[j], &k[j * hd..(j + 1) * hd]);
+                        axpy(&mut dk[j * hd..(j + 1) * hd], scale * g[j], &q[i * hd..(i + 1) * hd]);
+                        axpy(&mut dv[j * hd..(j + 1) * hd], a[j], dyi);
+                    }
+                    g[len..].iter_mut().for_each(|x| *x = 0.0);
+                }
+                for i in 0..t {
+                    for (part, d) in [(0, &dq), (1, &dk), (2, &dv)] {
+                        let off = i * c3 + part * c + h * hd;
+                        for (o, s) in dx[off..off + hd].iter_mut().zip(&d[i * hd..(i + 1) * hd]) {
+                            *o += s;
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
