@@ -46,6 +46,18 @@ pub struct AdamHp {
     pub _pad: [u32; 2],
 }
 
+/// Which JEST score the score matrix holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreMode {
+    /// A = L(learner) − L(reference): "unlearned but learnable"
+    Learnability = 0,
+    /// A = −L(reference): CLIP-score-like filtering
+    EasyRef = 1,
+    /// A = L(learner): up-samples noise
+    HardLearner = 2,
+}
+
 /// The interface. `Buf` is a device buffer of f32/u32 words.
 pub trait Backend {
     type Buf: Clone;
@@ -239,6 +251,53 @@ pub trait Backend {
         gnorm2: &Self::Buf,
         hp: &AdamHp,
     );
+
+    // ---- scores.wgsl ---------------------------------------------------------------------
+    /// The JEST score matrix of a super-batch, fused from embeddings (nothing but A [B,B] is
+    /// written). With L_ij = softplus(−z_ij·(exp(t′)·u_i·v_j + β)), z = +1 on the diagonal:
+    ///   Learnability: A = gain·(L_learner − L_ref);  EasyRef: A = −gain·L_ref;
+    ///   HardLearner: A = gain·L_learner.
+    /// u_l, v_l, u_r, v_r [B, d]; tb_l, tb_r [2] = (t′, β) of learner and reference.
+    #[allow(clippy::too_many_arguments)]
+    fn score_matrix(
+        &self,
+        a: &Self::Buf,
+        u_l: &Self::Buf,
+        v_l: &Self::Buf,
+        tb_l: &Self::Buf,
+        u_r: &Self::Buf,
+        v_r: &Self::Buf,
+        tb_r: &Self::Buf,
+        bsz: usize,
+        d: usize,
+        mode: ScoreMode,
+        gain: f32,
+    );
+
+    // ---- sampler.wgsl --------------------------------------------------------------------
+    /// Joint example selection (JEST.md): `chunks` chunks of m = b/chunks drawn by Gumbel-top-m
+    /// without replacement; chunk 1 from s_c = A_cc, chunk n from
+    /// s_c = A_cc + Σ_{k∈S} (A_kc + A_ck) kept as running sums (`joint` = false keeps s_c = A_cc:
+    /// the independent baseline). Gumbel noise = `rng_core` gumbel(seed, stream, c) with
+    /// stream = step·1024 + chunk. idx u32 [b] receives the chosen indices in draw order;
+    /// sums [2·bsz] is scratch (running sums, then selection flags). One dispatch, no read-back.
+    #[allow(clippy::too_many_arguments)]
+    fn joint_sample(
+        &self,
+        idx: &Self::Buf,
+        a: &Self::Buf,
+        sums: &Self::Buf,
+        bsz: usize,
+        b: usize,
+        chunks: usize,
+        joint: bool,
+        seed: u32,
+        step: u32,
+    );
+
+    // ---- gather.wgsl ---------------------------------------------------------------------
+    /// out[k, :] = src[idx[k], :]    src [_, width], idx u32 [rows], out [rows, width]
+    fn gather_rows(&self, out: &Self::Buf, src: &Self::Buf, idx: &Self::Buf, rows: usize, width: usize);
 
     // ---- rng.wgsl ------------------------------------------------------------------------
     /// out[i] = std · N(0,1), from a counter-based hash of (seed, stream, i) (Box–Muller).

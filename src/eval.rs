@@ -42,6 +42,7 @@ pub fn embed_all<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded)
         v.extend_from_slice(&cv[..real * d]);
         start += real;
     }
+    model.release_workspace(chunk);
     Ok((u, v))
 }
 
@@ -96,6 +97,7 @@ pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, 
             cb.lens[k] = len as u32;
         }
         let cv = model.embed_text(be, &cb)?;
+        model.release_workspace(cb.n);
         for i in 0..n {
             let lab = data.data.label[i];
             if lab == u32::MAX || lab as usize >= classes.len() {
@@ -109,7 +111,6 @@ pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, 
             correct += (pred == lab as usize) as usize;
         }
     }
-    model.release_workspaces();
     Ok(EvalResult {
         zero_shot_acc: if labelled > 0 { correct as f64 / labelled as f64 } else { 0.0 },
         i2t_r1: share(1, |r| r.0),

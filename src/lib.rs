@@ -10,6 +10,8 @@ pub mod cpu;
 pub mod data;
 pub mod eval;
 pub mod gpu;
+pub mod jest;
 pub mod model;
+pub mod report;
 pub mod train;
 pub mod util;

@@ -65,7 +65,7 @@ pub fn new_model<B: Backend>(be: &B, spec: &RunSpec) -> Result<DualEncoder<B>> {
     Ok(DualEncoder::new(be, &spec.preset.model, spec.seed as u32, spec.preset.train.batch))
 }
 
-fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
+pub(crate) fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
     let t = &spec.preset.train;
     AdamHp {
         base_lr: t.lr,
@@ -233,7 +233,7 @@ pub fn train<B: Backend>(
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn progress_bar(show: bool, total: u64, pos: u64, what: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(show: bool, total: u64, pos: u64, what: &str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }

@@ -4,6 +4,7 @@
 
 pub mod backend_choice;
 pub mod bench;
+pub mod compare_cmd;
 pub mod info;
 pub mod run;
 
@@ -41,6 +42,54 @@ pub enum Cmd {
     Eval(EvalArgs),
     /// Matmul GFLOP/s and ms per training step, GPU and CPU side by side
     Bench(bench::BenchArgs),
+    /// The headline experiment: reference, then each method from the same init; writes a report
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// model and recipe preset: tiny | default | large
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// learner steps per method (default: 600 for tiny, 800 otherwise)
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// reference training steps on the curated split (default: same as --steps)
+    #[arg(long)]
+    pub reference_steps: Option<usize>,
+    /// first seed
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// number of seeds (seed, seed+1, …)
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
+    /// filter ratios f = 1 − b/B, comma-separated
+    #[arg(long, alias = "filter-ratio", default_value = "0.8")]
+    pub filter_ratios: String,
+    /// methods, comma-separated, or `all`
+    #[arg(long, default_value = "uniform,independent-learnability,jest")]
+    pub methods: String,
+    /// chunks of the joint sampler (must divide the batch)
+    #[arg(long, default_value_t = 16)]
+    pub chunks: usize,
+    /// score gain g
+    #[arg(long, default_value_t = 100.0)]
+    pub score_gain: f32,
+    /// held-out evaluation every k steps (default: steps / 20)
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f32>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// report directory (default: reports/compare-<preset>)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// print the summary as one JSON object on the last line of stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -55,9 +104,22 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
-    /// selection method of the learner (this release: uniform)
+    /// selection method of the learner: uniform | hard-learner | easy-ref | learnability |
+    /// jest | independent-learnability
     #[arg(long, default_value = "uniform")]
     pub method: String,
+    /// reference model (from train-reference) for the scored methods
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// filter ratio f = 1 − b/B
+    #[arg(long, default_value_t = 0.8)]
+    pub filter_ratio: f64,
+    /// chunks of the joint sampler (must divide the batch)
+    #[arg(long, default_value_t = 16)]
+    pub chunks: usize,
+    /// score gain g
+    #[arg(long, default_value_t = 100.0)]
+    pub score_gain: f32,
     /// training data: a builtin split (curated | pool) or a folder / .tar of your own
     #[arg(long)]
     pub data: Option<String>,
@@ -111,6 +173,7 @@ pub fn main() -> Result<()> {
         Some(Cmd::Train(a)) => run::train_cmd(a, false),
         Some(Cmd::Eval(a)) => run::eval_cmd(a),
         Some(Cmd::Bench(a)) => bench::run(a),
-        None => run::default_job(),
+        Some(Cmd::Compare(a)) => compare_cmd::run(a),
+        None => compare_cmd::default_job(),
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::backend_choice::{self, BackendChoice};
+use super::backend_choice;
 use super::{EvalArgs, TrainArgs};
 use crate::backend::Backend;
 use crate::batch::Encoded;
@@ -13,11 +13,11 @@ use crate::config::Preset;
 use crate::data::cli::load_any;
 use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
+use crate::jest::cache::reference_embeddings;
+use crate::jest::learner::{train_learner, LearnerRun};
+use crate::jest::{Method, SelectConfig};
 use crate::train::{load_checkpoint, load_model, new_model, save_model, train, RunControl, RunSpec};
 use crate::with_backend;
-
-/// Learner methods this build trains (the selection methods arrive with the JEST sampler).
-pub const METHODS: &[&str] = &["uniform"];
 
 fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<RunSpec> {
     let mut preset = Preset::named(&a.preset, tok.vocab_size())?;
@@ -27,10 +27,7 @@ fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<Run
     if let Some(lr) = a.lr {
         preset.train.lr = lr;
     }
-    let method = if reference { "reference".to_string() } else { a.method.clone() };
-    if !reference && !METHODS.contains(&method.as_str()) {
-        bail!("unknown or unavailable --method `{method}`; this build trains: {}", METHODS.join(", "));
-    }
+    let method = if reference { "reference".to_string() } else { Method::parse(&a.method)?.name().to_string() };
     let data = a.data.clone().unwrap_or_else(|| if reference { "curated" } else { "pool" }.to_string());
     Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method, data })
 }
@@ -103,9 +100,59 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
     }))
 }
 
+/// A learner trained with a scored selection method (needs --reference).
+fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -> Result<serde_json::Value> {
+    let tok = Tokenizer::builtin()?;
+    let spec = spec_from_args(a, false, &tok)?;
+    let select = SelectConfig { filter_ratio: a.filter_ratio, chunks: a.chunks, score_gain: a.score_gain };
+    let bsz = select.super_batch(spec.preset.train.batch)?;
+    let mut model = new_model(be, &spec)?;
+    let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
+    let test = load_builtin(SplitName::Test)?;
+    let l = spec.preset.model.text_len;
+    let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
+    let cache = match (&a.reference, method.needs_reference()) {
+        (Some(r), _) => Some(reference_embeddings(be, r, &pool_e, &spec.data)?),
+        (None, true) => bail!("--method {} needs --reference FILE (a model from `jest-wgpu train-reference --out FILE`)", method.name()),
+        (None, false) => None,
+    };
+    eprintln!(
+        "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
+        method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, a.filter_ratio, a.chunks, a.score_gain, spec.seed
+    );
+    let run = LearnerRun {
+        spec: &spec, method, select: &select, pool: &pool_e, test: &test_e, tok: &tok, reference: cache.as_ref(),
+        eval_every: a.eval_every, progress: !a.json,
+    };
+    let r = train_learner(be, &mut model, &run)?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
+    save_model(be, &model, &spec, &out)?;
+    eprintln!(
+        "R@1 i2t {:.3} t2i {:.3}; selected clean {:.1}%; {:.1} ms/step; model written to {}",
+        r.final_.i2t_r1, r.final_.t2i_r1, 100.0 * r.selected_noise_share.get("clean").copied().unwrap_or(0.0), r.ms_per_step, out.display()
+    );
+    let f = &r.final_;
+    Ok(json!({
+        "command": "train", "backend": be.kind().as_str(), "adapter": be.adapter_name(), "preset": spec.preset.name,
+        "method": spec.method, "seed": spec.seed, "steps": spec.steps, "batch": spec.preset.train.batch, "super_batch": bsz,
+        "filter_ratio": a.filter_ratio, "chunks": a.chunks, "score_gain": a.score_gain, "losses": r.losses,
+        "eval": { "zero_shot_acc": f.zero_shot_acc, "i2t_r1": f.i2t_r1, "t2i_r1": f.t2i_r1, "i2t_r5": f.i2t_r5, "t2i_r5": f.t2i_r5 },
+        "curve": r.curve, "ms_per_step": r.ms_per_step, "flops_per_step": r.flops_per_step,
+        "selected_noise_share": r.selected_noise_share, "model": out,
+    }))
+}
+
 pub fn train_cmd(a: TrainArgs, reference: bool) -> Result<()> {
     let (chosen, why) = backend_choice::open(a.backend)?;
-    let v = with_backend!(chosen, |be| run_training(&be, &a, reference, &why))?;
+    let method = if reference { Method::Uniform } else { Method::parse(&a.method)? };
+    let v = if reference || method == Method::Uniform {
+        with_backend!(chosen, |be| run_training(&be, &a, reference, &why))?
+    } else {
+        if a.resume.is_some() || a.checkpoint_every > 0 {
+            bail!("--resume/--checkpoint-every are available for train-reference and --method uniform; a scored run restarts from scratch");
+        }
+        with_backend!(chosen, |be| run_selection(&be, &a, method, &why))?
+    };
     if a.json {
         println!("{v}");
     }
@@ -140,27 +187,4 @@ pub fn eval_cmd(a: EvalArgs) -> Result<()> {
         println!("{v}");
     }
     Ok(())
-}
-
-/// `cargo run --release` with no arguments: train the reference model on the builtin curated
-/// split with the default preset and report held-out retrieval.
-pub fn default_job() -> Result<()> {
-    eprintln!("jest-wgpu: no command given — running the default job: train-reference --preset default --steps 300 (see --help for all commands)");
-    let a = TrainArgs {
-        preset: "default".into(),
-        steps: 300,
-        seed: 0,
-        backend: BackendChoice::Auto,
-        method: "uniform".into(),
-        data: None,
-        out: None,
-        run_dir: None,
-        checkpoint_every: 0,
-        resume: None,
-        eval_every: 100,
-        batch: None,
-        lr: None,
-        json: false,
-    };
-    train_cmd(a, true)
 }

@@ -9,6 +9,7 @@ pub mod matmul;
 pub mod norm;
 pub mod optim;
 pub mod rng;
+pub mod select;
 pub mod tokens;
 
 use std::cell::RefCell;
@@ -16,7 +17,7 @@ use std::rc::Rc;
 
 use anyhow::Result;
 
-use crate::backend::{AdamHp, Backend, BackendKind};
+use crate::backend::{AdamHp, Backend, BackendKind, ScoreMode};
 
 /// Scalar type of the twins: f32 for the backend, f64 for gradient checks.
 pub trait Real:
@@ -179,6 +180,21 @@ impl Backend for CpuBackend {
     }
     fn adamw(&self, param: &CpuBuf, grad: &CpuBuf, m: &CpuBuf, v: &CpuBuf, gnorm2: &CpuBuf, hp: &AdamHp) {
         optim::adamw(&mut param.borrow_mut(), &grad.borrow(), &mut m.borrow_mut(), &mut v.borrow_mut(), &gnorm2.borrow(), hp);
+    }
+
+    fn score_matrix(&self, a: &CpuBuf, u_l: &CpuBuf, v_l: &CpuBuf, tb_l: &CpuBuf, u_r: &CpuBuf, v_r: &CpuBuf, tb_r: &CpuBuf, bsz: usize, d: usize, mode: ScoreMode, gain: f32) {
+        select::score_matrix(
+            &mut a.borrow_mut(), &u_l.borrow(), &v_l.borrow(), &tb_l.borrow(), &u_r.borrow(), &v_r.borrow(), &tb_r.borrow(),
+            bsz, d, mode, gain,
+        );
+    }
+    fn joint_sample(&self, idx: &CpuBuf, a: &CpuBuf, sums: &CpuBuf, bsz: usize, b: usize, chunks: usize, joint: bool, seed: u32, step: u32) {
+        let mut out = vec![0u32; b];
+        select::joint_sample(&mut out, &a.borrow(), &mut sums.borrow_mut(), bsz, b, chunks, joint, seed, step);
+        self.write_u32(idx, &out);
+    }
+    fn gather_rows(&self, out: &CpuBuf, src: &CpuBuf, idx: &CpuBuf, rows: usize, width: usize) {
+        select::gather_rows(&mut out.borrow_mut(), &src.borrow(), u32s(&idx.borrow()), rows, width);
     }
 
     fn randn(&self, out: &CpuBuf, seed: u32, stream: u32, std: f32) {

@@ -8,6 +8,7 @@ pub mod matmul;
 pub mod norm;
 pub mod optim;
 pub mod rng;
+pub mod select;
 pub mod tokens;
 
 use std::rc::Rc;
@@ -18,7 +19,7 @@ use anyhow::Result;
 pub use context::list_adapters;
 pub use context::{AdapterSummary, GpuContext, Shader};
 
-use crate::backend::{AdamHp, Backend, BackendKind};
+use crate::backend::{AdamHp, Backend, BackendKind, ScoreMode};
 
 /// A device buffer of `len` 4-byte words.
 #[derive(Clone, Debug)]
@@ -196,6 +197,16 @@ impl Backend for GpuBackend {
         optim::adamw(&self.ctx, param, grad, m, v, gnorm2, hp)
     }
 
+    fn score_matrix(&self, a: &GpuBuf, u_l: &GpuBuf, v_l: &GpuBuf, tb_l: &GpuBuf, u_r: &GpuBuf, v_r: &GpuBuf, tb_r: &GpuBuf, bsz: usize, d: usize, mode: ScoreMode, gain: f32) {
+        select::score_matrix(&self.ctx, a, u_l, v_l, tb_l, u_r, v_r, tb_r, bsz, d, mode, gain)
+    }
+    fn joint_sample(&self, idx: &GpuBuf, a: &GpuBuf, sums: &GpuBuf, bsz: usize, b: usize, chunks: usize, joint: bool, seed: u32, step: u32) {
+        select::joint_sample(&self.ctx, idx, a, sums, bsz, b, chunks, joint, seed, step)
+    }
+    fn gather_rows(&self, out: &GpuBuf, src: &GpuBuf, idx: &GpuBuf, rows: usize, width: usize) {
+        select::gather_rows(&self.ctx, out, src, idx, rows, width)
+    }
+
     fn randn(&self, out: &GpuBuf, seed: u32, stream: u32, std: f32) {
         rng::randn(&self.ctx, out, seed, stream, std)
     }
@@ -212,5 +223,8 @@ pub fn all_shaders() -> Vec<Shader> {
         loss::SRC,
         optim::SRC,
         rng::SRC,
+        select::SCORES,
+        select::SAMPLER,
+        select::GATHER,
     ]
 }

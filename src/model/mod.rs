@@ -94,13 +94,19 @@ impl<B: Backend> DualEncoder<B> {
     /// Forward both towers and the loss on the uploaded batch of size n: fills emb, sims,
     /// lmat (per-pair losses), dsims and stats.
     pub fn forward(&mut self, be: &B, n: usize) {
+        self.forward_towers(be, n);
+        let ws = &self.workspaces[&n];
+        let d = self.cfg.embed_dim;
+        be.matmul(&ws.sims, &ws.image.emb, &ws.text.emb, None, n, d, n, false, true, false);
+        be.siglip_loss(&ws.lmat, &ws.dsims, &ws.stats, &ws.sims, &self.params.get(self.t_bias).value, n);
+    }
+
+    /// Both towers only (inference, e.g. scoring a super-batch): fills ws(n).{image,text}.emb.
+    pub fn forward_towers(&mut self, be: &B, n: usize) {
         self.workspace(be, n);
         let ws = &self.workspaces[&n];
         tower_fwd(be, &self.params, &self.image, &ws.image);
         tower_fwd(be, &self.params, &self.text, &ws.text);
-        let d = self.cfg.embed_dim;
-        be.matmul(&ws.sims, &ws.image.emb, &ws.text.emb, None, n, d, n, false, true, false);
-        be.siglip_loss(&ws.lmat, &ws.dsims, &ws.stats, &ws.sims, &self.params.get(self.t_bias).value, n);
     }
 
     /// Backward after `forward(n)`: zeroes and fills every parameter gradient.
@@ -157,6 +163,11 @@ impl<B: Backend> DualEncoder<B> {
     /// Drop cached workspaces (frees memory after evaluation with large batches).
     pub fn release_workspaces(&mut self) {
         self.workspaces.clear();
+    }
+
+    /// Drop the workspace of batch size n, if any.
+    pub fn release_workspace(&mut self, n: usize) {
+        self.workspaces.remove(&n);
     }
 
     pub fn gnorm2(&self) -> &B::Buf {

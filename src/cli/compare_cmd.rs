@@ -1,0 +1,72 @@
+//! `jest-wgpu compare` and the default job of `cargo run --release`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde_json::json;
+
+use super::backend_choice;
+use super::CompareArgs;
+use crate::jest::compare::{run_compare, CompareOptions};
+use crate::jest::Method;
+use crate::with_backend;
+
+fn options(a: &CompareArgs) -> Result<CompareOptions> {
+    let steps = a.steps.unwrap_or(if a.preset == "tiny" { 600 } else { 800 });
+    let methods: Vec<Method> = if a.methods.trim() == "all" {
+        ["uniform", "hard-learner", "easy-ref", "independent-learnability", "jest"].iter().map(|m| Method::parse(m)).collect::<Result<_>>()?
+    } else {
+        a.methods.split(',').map(|m| Method::parse(m.trim())).collect::<Result<_>>()?
+    };
+    let filter_ratios = a
+        .filter_ratios
+        .split(',')
+        .map(|f| f.trim().parse::<f64>().with_context(|| format!("--filter-ratios: `{f}` is not a number")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(CompareOptions {
+        preset: a.preset.clone(),
+        steps,
+        reference_steps: a.reference_steps.unwrap_or(steps),
+        seeds: (0..a.seeds as u64).map(|k| a.seed + k).collect(),
+        filter_ratios,
+        methods,
+        chunks: a.chunks,
+        score_gain: a.score_gain,
+        eval_every: a.eval_every.unwrap_or((steps / 20).max(1)),
+        batch: a.batch,
+        lr: a.lr,
+        out: a.out.clone().unwrap_or_else(|| PathBuf::from(format!("reports/compare-{}", a.preset))),
+        progress: true,
+    })
+}
+
+pub fn run(a: CompareArgs) -> Result<()> {
+    let o = options(&a)?;
+    let (chosen, why) = backend_choice::open(a.backend)?;
+    eprintln!("backend: {why}");
+    let r = with_backend!(chosen, |be| run_compare(&be, &o))?;
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "command": "compare", "report": o.out, "preset": r.preset, "seed": r.seed, "seeds": r.seeds,
+                "backend": r.backend, "adapter": r.adapter, "filter_ratio": r.filter_ratio, "chunks": r.chunks,
+                "summary": r.summary, "wall_seconds": r.wall_seconds,
+            })
+        );
+    }
+    Ok(())
+}
+
+#[derive(Parser)]
+struct Defaults {
+    #[command(flatten)]
+    a: CompareArgs,
+}
+
+/// `cargo run --release` with no arguments: the default `compare`.
+pub fn default_job() -> Result<()> {
+    eprintln!("jest-wgpu: no command given — running the default `compare` (see --help for all commands)");
+    run(Defaults::parse_from(["jest-wgpu"]).a)
+}

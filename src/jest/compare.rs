@@ -1,0 +1,203 @@
+//! `jest-wgpu compare`: the headline experiment in one command — train the reference on the
+//! curated split, embed the pool with it once, train a learner per method from the same init
+//! and seed, evaluate every k steps, and write the report directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::cache::reference_embeddings;
+use super::learner::{train_learner, LearnerRun};
+use super::method::{Method, SelectConfig};
+use crate::backend::Backend;
+use crate::batch::Encoded;
+use crate::config::Preset;
+use crate::data::{load_builtin, SplitName, Tokenizer};
+use crate::report::{write_report, CompareResults, MethodResult, SummaryRow};
+use crate::train::{load_model, new_model, save_model, train, RunControl, RunSpec};
+
+/// What `compare` runs.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    pub preset: String,
+    pub steps: usize,
+    pub reference_steps: usize,
+    pub seeds: Vec<u64>,
+    pub filter_ratios: Vec<f64>,
+    pub methods: Vec<Method>,
+    pub chunks: usize,
+    pub score_gain: f32,
+    pub eval_every: usize,
+    pub batch: Option<usize>,
+    pub lr: Option<f32>,
+    pub out: PathBuf,
+    pub progress: bool,
+}
+
+fn preset(o: &CompareOptions, vocab: usize) -> Result<Preset> {
+    let mut p = Preset::named(&o.preset, vocab)?;
+    if let Some(b) = o.batch {
+        p.train.batch = b;
+    }
+    if let Some(lr) = o.lr {
+        p.train.lr = lr;
+    }
+    Ok(p)
+}
+
+/// Train the reference into `path`, or reuse it when it was trained with the same spec.
+fn reference<B: Backend>(be: &B, spec: &RunSpec, path: &Path, curated: &Encoded, test: &Encoded, tok: &Tokenizer, progress: bool) -> Result<crate::eval::EvalResult> {
+    if path.exists() {
+        if let Ok((mut m, s)) = load_model(be, path) {
+            if &s == spec {
+                eprintln!("reusing the reference model {}", path.display());
+                return crate::eval::evaluate(be, &mut m, test, tok);
+            }
+        }
+    }
+    eprintln!("training the reference: {} steps on the curated split ({} items)", spec.steps, curated.len());
+    let mut model = new_model(be, spec)?;
+    let ctl = RunControl { progress, ..Default::default() };
+    let rep = train(be, &mut model, spec, &ctl, curated, Some(test), tok, 0, Vec::new())?;
+    save_model(be, &model, spec, path)?;
+    Ok(rep.eval.expect("evaluated"))
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len().saturating_sub(1).max(1)) as f64;
+    (m, v.sqrt())
+}
+
+/// First curve point at or above `target` on `key` (steps or FLOPs).
+fn first_reach(run: &MethodResult, target: f64, key: fn(&crate::report::CurveRow) -> f64) -> Option<f64> {
+    run.curve.iter().find(|c| c.r1_smoothed >= target - 1e-12).map(key)
+}
+
+/// Per (method, filter ratio): final R@1 over seeds, and strict steps/FLOPs-to-target against
+/// uniform (target = uniform's own final smoothed R@1, per seed).
+pub fn summarise(runs: &[MethodResult]) -> Vec<SummaryRow> {
+    let mut keys: Vec<(String, f64)> = Vec::new();
+    for r in runs {
+        if !keys.iter().any(|(m, f)| m == &r.method && *f == r.filter_ratio) {
+            keys.push((r.method.clone(), r.filter_ratio));
+        }
+    }
+    let uniform = |seed: u64, f: f64| runs.iter().find(|u| u.method == "uniform" && u.seed == seed && u.filter_ratio == f);
+    keys.into_iter()
+        .map(|(method, f)| {
+            let mine: Vec<&MethodResult> = runs.iter().filter(|r| r.method == method && r.filter_ratio == f).collect();
+            let finals: Vec<f64> = mine.iter().map(|r| r.final_.r1_smoothed).collect();
+            let (mean, std) = mean_std(&finals);
+            let base: Vec<f64> = mine.iter().filter_map(|r| uniform(r.seed, f)).map(|u| u.final_.r1_smoothed).collect();
+            let (base_mean, _) = mean_std(&base);
+            let mut step_ratios = Vec::new();
+            let mut flop_ratios = Vec::new();
+            for r in &mine {
+                let Some(u) = uniform(r.seed, f) else { continue };
+                let target = u.final_.r1_smoothed;
+                let (Some(us), Some(uf)) = (first_reach(u, target, |c| c.step as f64), first_reach(u, target, |c| c.flops)) else { continue };
+                if let Some(ms) = first_reach(r, target, |c| c.step as f64) {
+                    step_ratios.push(us / ms);
+                }
+                if let Some(mf) = first_reach(r, target, |c| c.flops) {
+                    flop_ratios.push(uf / mf);
+                }
+            }
+            let all_reached = |v: &Vec<f64>| (!v.is_empty() && v.len() == mine.len()).then(|| mean_std(v).0);
+            SummaryRow {
+                method,
+                filter_ratio: f,
+                seeds: mine.len(),
+                final_r1_mean: mean,
+                final_r1_std: std,
+                r1_vs_uniform: if base_mean > 0.0 { mean / base_mean } else { f64::NAN },
+                steps_speedup: all_reached(&step_ratios),
+                flops_speedup: all_reached(&flop_ratios),
+                clean_share_mean: mean_std(&mine.iter().map(|r| r.selected_noise_share.get("clean").copied().unwrap_or(0.0)).collect::<Vec<_>>()).0,
+            }
+        })
+        .collect()
+}
+
+/// Run the whole experiment on `be` and write the report into `o.out`.
+pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResults> {
+    let t0 = Instant::now();
+    if o.methods.is_empty() || o.seeds.is_empty() || o.filter_ratios.is_empty() {
+        bail!("compare needs at least one method, seed and filter ratio");
+    }
+    let tok = Tokenizer::builtin()?;
+    let p = preset(o, tok.vocab_size())?;
+    for &f in &o.filter_ratios {
+        let sel = SelectConfig { filter_ratio: f, chunks: o.chunks, score_gain: o.score_gain };
+        let bsz = sel.super_batch(p.train.batch)?;
+        p.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
+    }
+    let (curated, pool, test) = (load_builtin(SplitName::Curated)?, load_builtin(SplitName::Pool)?, load_builtin(SplitName::Test)?);
+    let l = p.model.text_len;
+    let (curated_e, pool_e, test_e) = (Encoded::new(&curated, &tok, l), Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
+    std::fs::create_dir_all(&o.out)?;
+
+    let ref_spec = RunSpec { preset: p.clone(), steps: o.reference_steps, seed: o.seeds[0], method: "reference".into(), data: "curated".into() };
+    let ref_path = o.out.join("reference.safetensors");
+    let reference_eval = reference(be, &ref_spec, &ref_path, &curated_e, &test_e, &tok, o.progress)?;
+    eprintln!("reference: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
+    let cache = reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?;
+
+    let mut runs = Vec::new();
+    for &f in &o.filter_ratios {
+        let sel = SelectConfig { filter_ratio: f, chunks: o.chunks, score_gain: o.score_gain };
+        for &seed in &o.seeds {
+            for &method in &o.methods {
+                let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
+                let mut model = new_model(be, &spec)?;
+                let run = LearnerRun { spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(&cache), eval_every: o.eval_every, progress: o.progress };
+                let r = train_learner(be, &mut model, &run)?;
+                eprintln!(
+                    "{:<26} f={f} seed={seed}: R@1 {:.4} (i2t {:.4}, t2i {:.4})  clean {:.0}%  {:.0} ms/step (scoring {:.1}, sampling {:.2})",
+                    r.method,
+                    r.final_.r1_smoothed,
+                    r.final_.i2t_r1,
+                    r.final_.t2i_r1,
+                    100.0 * r.selected_noise_share.get("clean").copied().unwrap_or(0.0),
+                    r.ms_per_step,
+                    r.ms_scoring,
+                    r.ms_sampling
+                );
+                runs.push(r);
+            }
+        }
+    }
+    let f0 = o.filter_ratios[0];
+    let s0 = o.seeds[0];
+    let methods: BTreeMap<String, MethodResult> = runs.iter().filter(|r| r.filter_ratio == f0 && r.seed == s0).map(|r| (r.method.clone(), r.clone())).collect();
+    let counts = pool.noise_counts();
+    let pool_noise_share = crate::data::NoiseKind::ALL.iter().map(|k| (k.as_str().to_string(), counts[k.index()] as f64 / pool.len() as f64)).collect();
+    let results = CompareResults {
+        preset: p.name.clone(),
+        seed: s0,
+        seeds: o.seeds.clone(),
+        backend: be.kind().as_str().into(),
+        adapter: be.adapter_name(),
+        filter_ratio: f0,
+        filter_ratios: o.filter_ratios.clone(),
+        chunks: o.chunks,
+        score_gain: o.score_gain as f64,
+        steps: o.steps,
+        batch: p.train.batch,
+        eval_every: o.eval_every,
+        pool_noise_share,
+        reference_steps: o.reference_steps,
+        reference_eval,
+        methods,
+        summary: summarise(&runs),
+        runs,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+    };
+    let files = write_report(&o.out, &results)?;
+    eprintln!("report: {} ({} files) in {:.0} s", o.out.join("index.html").display(), files.len(), results.wall_seconds);
+    Ok(results)
+}

@@ -1,0 +1,98 @@
+//! The learner's selection methods and their settings (filter ratio, chunks, score gain).
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::ScoreMode;
+
+/// How the learner picks its sub-batch of b from a super-batch of B = b / (1 − f).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// the first b of the (random) super-batch: no scoring
+    Uniform,
+    /// joint sampling with A = L(learner): chases noise
+    HardLearner,
+    /// joint sampling with A = −L(reference): CLIP-score-like filtering, no learner scoring
+    EasyRef,
+    /// joint sampling with A = L(learner) − L(reference) — JEST (`jest` is the same method)
+    Learnability,
+    /// top-b by each example's own learnability A_ii (RHO-LOSS-style independent baseline)
+    IndependentLearnability,
+}
+
+pub const METHOD_NAMES: &[&str] = &["uniform", "hard-learner", "easy-ref", "learnability", "jest", "independent-learnability"];
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Method> {
+        Ok(match s {
+            "uniform" => Method::Uniform,
+            "hard-learner" => Method::HardLearner,
+            "easy-ref" => Method::EasyRef,
+            "learnability" | "jest" => Method::Learnability,
+            "independent-learnability" => Method::IndependentLearnability,
+            "flexi-jest" => bail!("method `flexi-jest` (low-resolution scoring) is not in this build yet; use jest"),
+            other => bail!("unknown --method `{other}`; choose one of: {}", METHOD_NAMES.join(", ")),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Uniform => "uniform",
+            Method::HardLearner => "hard-learner",
+            Method::EasyRef => "easy-ref",
+            Method::Learnability => "jest",
+            Method::IndependentLearnability => "independent-learnability",
+        }
+    }
+
+    /// The score matrix this method samples from (None: no scoring).
+    pub fn score_mode(self) -> Option<ScoreMode> {
+        match self {
+            Method::Uniform => None,
+            Method::HardLearner => Some(ScoreMode::HardLearner),
+            Method::EasyRef => Some(ScoreMode::EasyRef),
+            Method::Learnability | Method::IndependentLearnability => Some(ScoreMode::Learnability),
+        }
+    }
+
+    pub fn joint(self) -> bool {
+        !matches!(self, Method::IndependentLearnability)
+    }
+
+    /// Whether the learner must embed the super-batch to score it.
+    pub fn needs_learner_scoring(self) -> bool {
+        matches!(self, Method::HardLearner | Method::Learnability | Method::IndependentLearnability)
+    }
+
+    pub fn needs_reference(self) -> bool {
+        matches!(self, Method::EasyRef | Method::Learnability | Method::IndependentLearnability)
+    }
+}
+
+/// Selection settings shared by every method of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SelectConfig {
+    /// f = 1 − b/B
+    pub filter_ratio: f64,
+    /// N chunks of m = b/N
+    pub chunks: usize,
+    /// g: how close the sampling is to top-k (paper: 100)
+    pub score_gain: f32,
+}
+
+impl SelectConfig {
+    /// B for a sub-batch of b, with clear errors for impossible settings.
+    pub fn super_batch(&self, b: usize) -> Result<usize> {
+        if !(0.0..1.0).contains(&self.filter_ratio) {
+            bail!("--filter-ratio must lie in [0, 1) (got {}): f = 1 − b/B", self.filter_ratio);
+        }
+        if self.chunks == 0 || b % self.chunks != 0 {
+            bail!("--chunks ({}) must divide the batch size b ({b})", self.chunks);
+        }
+        if !self.score_gain.is_finite() || self.score_gain <= 0.0 {
+            bail!("--score-gain must be a positive number (got {})", self.score_gain);
+        }
+        Ok(((b as f64) / (1.0 - self.filter_ratio)).round() as usize)
+    }
+}
