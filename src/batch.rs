@@ -1,6 +1,8 @@
 //! Turning a `Dataset` into model inputs: captions tokenised once, images normalised to
 //! [-1, 1], and the stateless epoch order that makes `--resume` exact.
 
+use rayon::prelude::*;
+
 use crate::data::{Dataset, SplitMix64, Tokenizer};
 use crate::model::HostBatch;
 
@@ -41,10 +43,12 @@ impl<'a> Encoded<'a> {
         let px = s * s * 3;
         let l = self.text_len;
         let mut b = HostBatch { n: idx.len(), images: vec![0.0; idx.len() * px], tokens: vec![0; idx.len() * l], lens: vec![0; idx.len()] };
-        for (k, &i) in idx.iter().enumerate() {
-            for (dst, &src) in b.images[k * px..(k + 1) * px].iter_mut().zip(self.data.image(i)) {
-                *dst = src as f32 / 127.5 - 1.0;
+        b.images.par_chunks_mut(px).zip(idx.par_iter()).for_each(|(dst, &i)| {
+            for (d, &src) in dst.iter_mut().zip(self.data.image(i)) {
+                *d = src as f32 / 127.5 - 1.0;
             }
+        });
+        for (k, &i) in idx.iter().enumerate() {
             b.tokens[k * l..(k + 1) * l].copy_from_slice(&self.tokens[i * l..(i + 1) * l]);
             b.lens[k] = self.lens[i];
         }

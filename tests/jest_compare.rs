@@ -106,3 +106,72 @@ fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
     let e = jest_wgpu::jest::cache::load_cache(&cache_a, &sha_b, "pool", 18689).err().unwrap().to_string();
     assert!(e.contains("another reference checkpoint"), "{e}");
 }
+
+mod common;
+
+/// The whole JEST step — learner scoring, score matrix, joint sampler, device gather, training —
+/// gives the same run on the GPU as on the CPU (same selections, same losses).
+#[test]
+fn gpu_jest_learner_matches_the_cpu_run() {
+    if common::gpu("gpu_jest_learner_matches_the_cpu_run").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("ref.safetensors");
+    let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "30", "--backend", "cpu", "--out", r.to_str().unwrap()]).output().unwrap();
+    assert!(t.status.success());
+    let run = |be: &str| {
+        let o = bin()
+            .args(["train", "--method", "jest", "--preset", "tiny", "--steps", "6", "--backend", be, "--json", "--reference", r.to_str().unwrap()])
+            .args(["--out", dir.path().join(format!("l-{be}.safetensors")).to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_str::<serde_json::Value>(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap()
+    };
+    let (c, g) = (run("cpu"), run("gpu"));
+    assert_eq!(g["backend"], "gpu");
+    assert_eq!(c["selected_noise_share"], g["selected_noise_share"], "the samplers chose differently");
+    let (lc, lg) = (c["losses"].as_array().unwrap(), g["losses"].as_array().unwrap());
+    for (i, (a, b)) in lc.iter().zip(lg).enumerate() {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-3 * a.abs(), "step {}: cpu {a} vs gpu {b}", i + 1);
+    }
+    println!("cpu losses {lc:?}\ngpu losses {lg:?}");
+}
+
+/// `select` curates a pool with a reference and exports what it kept.
+#[test]
+fn select_exports_the_curated_subset() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("ref.safetensors");
+    let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "150", "--backend", "cpu", "--out", r.to_str().unwrap()]).output().unwrap();
+    assert!(t.status.success());
+    let out = dir.path().join("sel");
+    let o = bin()
+        .args(["select", "--reference", r.to_str().unwrap(), "--keep", "0.2", "--backend", "cpu", "--json", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let kept = v["kept"].as_u64().unwrap() as usize;
+    let items = v["items"].as_u64().unwrap() as usize;
+    assert_eq!(kept, (items / 320) * 64, "64 of every full super-batch of 320");
+    let csv = std::fs::read_to_string(out.join("selected.csv")).unwrap();
+    assert!(csv.starts_with("index,key,super_batch,chunk,rank,score,joint_score,noise,caption\n"));
+    assert_eq!(csv.lines().count(), kept + 1);
+    let jsonl = std::fs::read_to_string(out.join("selected.jsonl")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for line in jsonl.lines() {
+        let k: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(k["chunk"].as_u64().unwrap() < 16);
+        assert!(seen.insert(k["index"].as_u64().unwrap()), "an item was kept twice");
+    }
+    assert_eq!(seen.len(), kept);
+    assert!(out.join("contact_sheet.png").exists() && out.join("summary.json").exists());
+    let (kc, pc) = (v["kept_noise_share"]["clean"].as_f64().unwrap(), v["data_noise_share"]["clean"].as_f64().unwrap());
+    println!("kept {kept} of {items}: clean {kc:.3} vs {pc:.3} in the pool");
+    assert!(kc > pc + 0.03, "the reference should keep cleaner data: {kc:.3} vs {pc:.3}");
+    let bad = bin().args(["select", "--reference", r.to_str().unwrap(), "--keep", "1.5", "--backend", "cpu", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--keep must be a fraction"));
+}

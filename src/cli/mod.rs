@@ -5,6 +5,7 @@
 pub mod backend_choice;
 pub mod bench;
 pub mod compare_cmd;
+pub mod select_cmd;
 pub mod info;
 pub mod run;
 
@@ -44,6 +45,8 @@ pub enum Cmd {
     Bench(bench::BenchArgs),
     /// The headline experiment: reference, then each method from the same init; writes a report
     Compare(CompareArgs),
+    /// Curate a pool offline: joint selection with a reference (and optionally a learner)
+    Select(select_cmd::SelectArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -174,6 +177,7 @@ pub fn main() -> Result<()> {
         Some(Cmd::Eval(a)) => run::eval_cmd(a),
         Some(Cmd::Bench(a)) => bench::run(a),
         Some(Cmd::Compare(a)) => compare_cmd::run(a),
+        Some(Cmd::Select(a)) => select_cmd::run(a),
         None => compare_cmd::default_job(),
     }
 }

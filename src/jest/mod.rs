@@ -4,6 +4,7 @@
 pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod compare;
+pub mod curate;
 pub mod flops;
 pub mod learner;
 pub mod method;

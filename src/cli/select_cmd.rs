@@ -1,0 +1,126 @@
+//! `jest-wgpu select`: curate a pool offline and export what was chosen (CSV, JSONL, contact
+//! sheet, summary).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use super::backend_choice::{self, BackendChoice};
+use crate::data::cli::load_any;
+use crate::data::{contact_sheet, NoiseKind, Tokenizer};
+use crate::jest::curate::{curate, CurateOptions, Kept};
+use crate::util::write_atomic;
+use crate::with_backend;
+
+#[derive(Args, Debug, Clone)]
+pub struct SelectArgs {
+    /// reference model (from train-reference)
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// the pool to curate: a builtin split or a folder / .tar of your own
+    #[arg(long, default_value = "pool")]
+    pub data: String,
+    /// fraction of each super-batch to keep (1 − f)
+    #[arg(long, default_value_t = 0.2)]
+    pub keep: f64,
+    /// a learner checkpoint: score by learnability instead of the reference alone (easy-ref)
+    #[arg(long)]
+    pub learner: Option<PathBuf>,
+    #[arg(long, default_value_t = 320)]
+    pub super_batch: usize,
+    #[arg(long, default_value_t = 16)]
+    pub chunks: usize,
+    #[arg(long, default_value_t = 100.0)]
+    pub score_gain: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// output folder
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn to_csv(kept: &[Kept]) -> String {
+    let mut out = String::from("index,key,super_batch,chunk,rank,score,joint_score,noise,caption\n");
+    for k in kept {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
+            k.index,
+            csv_field(&k.key),
+            k.super_batch,
+            k.chunk,
+            k.rank,
+            k.score,
+            k.joint_score,
+            k.noise,
+            csv_field(&k.caption)
+        );
+    }
+    out
+}
+
+pub fn run(a: SelectArgs) -> Result<()> {
+    let (chosen, why) = backend_choice::open(a.backend)?;
+    eprintln!("backend: {why}");
+    let tok = Tokenizer::builtin()?;
+    let data = load_any(&a.data, true)?;
+    let o = CurateOptions {
+        reference: &a.reference,
+        learner: a.learner.as_deref(),
+        keep: a.keep,
+        super_batch: a.super_batch,
+        chunks: a.chunks,
+        score_gain: a.score_gain,
+        seed: a.seed,
+    };
+    let kept = with_backend!(chosen, |be| curate(&be, &data, &tok, &o))?;
+    std::fs::create_dir_all(&a.out)?;
+    write_atomic(&a.out.join("selected.csv"), to_csv(&kept).as_bytes())?;
+    let jsonl: String = kept.iter().map(|k| serde_json::to_string(k).map(|s| s + "\n")).collect::<Result<_, _>>()?;
+    write_atomic(&a.out.join("selected.jsonl"), jsonl.as_bytes())?;
+    let show: Vec<usize> = kept.iter().take(48).map(|k| k.index).collect();
+    write_atomic(&a.out.join("contact_sheet.png"), &contact_sheet(&data, &show, 8)?)?;
+    let mut counts = [0usize; NoiseKind::ALL.len()];
+    for k in &kept {
+        counts[k.noise.parse::<NoiseKind>().map(|n| n.index()).unwrap_or(0)] += 1;
+    }
+    let pool_counts = data.noise_counts();
+    let share = |c: &[usize; NoiseKind::ALL.len()], n: usize| -> serde_json::Map<String, serde_json::Value> {
+        NoiseKind::ALL.iter().map(|k| (k.as_str().to_string(), json!(c[k.index()] as f64 / n.max(1) as f64))).collect()
+    };
+    let summary = json!({
+        "command": "select", "data": data.name, "items": data.len(), "kept": kept.len(), "keep": a.keep,
+        "score": if a.learner.is_some() { "learnability" } else { "easy-ref" },
+        "reference": a.reference, "learner": a.learner, "super_batch": a.super_batch, "chunks": a.chunks,
+        "score_gain": a.score_gain, "seed": a.seed, "kept_noise_share": share(&counts, kept.len()),
+        "data_noise_share": share(&pool_counts, data.len()), "out": a.out,
+    });
+    write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    eprintln!(
+        "kept {} of {} items ({:.0}% clean vs {:.0}% in the input) → {}",
+        kept.len(),
+        data.len(),
+        100.0 * counts[NoiseKind::Clean.index()] as f64 / kept.len() as f64,
+        100.0 * pool_counts[NoiseKind::Clean.index()] as f64 / data.len().max(1) as f64,
+        a.out.display()
+    );
+    if a.json {
+        println!("{summary}");
+    }
+    Ok(())
+}
