@@ -161,3 +161,44 @@ fn mean_pool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if (tau >= len) { return; }
     mb_dx[o] = mb_dx[o] + mb_dout[i * p.c + ch] / f32(len);
 }
+
+// ---- pos_pool2x_fwd: low-resolution positional table (Flexi-JEST) ----
+// The g×g grid of positions [g·g, c] averaged over 2×2 cells → [(g/2)², c]:
+//   out[(Y, X), k] = ¼ Σ_{dy,dx ∈ {0,1}} pos[(2Y+dy)·g + 2X+dx, k].     p.a = g, p.b = c
+@group(0) @binding(1) var<storage, read_write> qf_out: array<f32>;  // [(g/2)², c]
+@group(0) @binding(2) var<storage, read> qf_pos: array<f32>;        // [g·g, c]
+
+@compute @workgroup_size(256)
+fn pos_pool2x_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    let g = p.a;
+    let c = p.b;
+    let h = g / 2u;
+    if (i >= h * h * c) { return; }
+    let k = i % c;
+    let cell = i / c;
+    let y = cell / h;
+    let x = cell % h;
+    let r0 = (2u * y) * g + 2u * x;
+    let r1 = r0 + g;
+    qf_out[i] = 0.25 * (qf_pos[r0 * c + k] + qf_pos[(r0 + 1u) * c + k] + qf_pos[r1 * c + k] + qf_pos[(r1 + 1u) * c + k]);
+}
+
+// ---- pos_pool2x_bwd: dpos[(y, x), k] += ¼ dlow[(y/2, x/2), k]     p.a = g, p.b = c ----
+@group(0) @binding(1) var<storage, read_write> qb_dpos: array<f32>; // [g·g, c]
+@group(0) @binding(2) var<storage, read> qb_dlow: array<f32>;       // [(g/2)², c]
+
+@compute @workgroup_size(256)
+fn pos_pool2x_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    let g = p.a;
+    let c = p.b;
+    if (i >= g * g * c) { return; }
+    let k = i % c;
+    let cell = i / c;
+    let y = cell / g;
+    let x = cell % g;
+    let h = g / 2u;
+    if (y >= 2u * h || x >= 2u * h) { return; } // odd g: the last row/column is not pooled
+    qb_dpos[i] = qb_dpos[i] + 0.25 * qb_dlow[((y / 2u) * h + x / 2u) * c + k];
+}

@@ -177,6 +177,10 @@ pub trait Backend {
     fn patchify(&self, out: &Self::Buf, images: &Self::Buf, n: usize, s: usize, p: usize);
     /// 2×2 average pooling: images [n, s, s, 3] → out [n, s/2, s/2, 3] (low-resolution scoring)
     fn downsample2x(&self, out: &Self::Buf, images: &Self::Buf, n: usize, s: usize);
+    /// Low-resolution positional table: out [(g/2)², c] = 2×2 averages of pos [g·g, c]
+    fn pos_pool2x_fwd(&self, out: &Self::Buf, pos: &Self::Buf, g: usize, c: usize);
+    /// dpos [g·g, c] += ¼ dlow [(g/2)², c] of each position's cell
+    fn pos_pool2x_bwd(&self, dpos: &Self::Buf, dlow: &Self::Buf, g: usize, c: usize);
     /// x[i,t,:] += pos[t,:]                   x [n,t,c], pos [t,c]
     fn add_pos_fwd(&self, x: &Self::Buf, pos: &Self::Buf, n: usize, t: usize, c: usize);
     /// dpos[t,:] += Σ_i dx[i,t,:]

@@ -68,10 +68,22 @@ fn tiny_reference_training_lifts_retrieval_well_above_chance() {
 /// backend, at the largest-gradient entry of every tensor.
 #[test]
 fn whole_model_gradients_match_finite_differences() {
+    grad_check(false);
+}
+
+/// The same for Flexi-JEST's mixed-resolution step (half the images pooled to half size,
+/// positional grid pooled alike, one loss over the whole batch).
+#[test]
+fn mixed_resolution_gradients_match_finite_differences() {
+    grad_check(true);
+}
+
+fn grad_check(mixed: bool) {
     let tok = Tokenizer::builtin().unwrap();
     let curated = load_builtin(SplitName::Curated).unwrap();
     let mut s = spec("tiny", 1, &tok);
     s.preset.model.depth = 2;
+    s.preset.model.patch = 4; // an 8×8 grid, 4×4 at low resolution
     let be = CpuBackend::new();
     let enc = Encoded::new(&curated, &tok, s.preset.model.text_len);
     let b = 8;
@@ -79,11 +91,19 @@ fn whole_model_gradients_match_finite_differences() {
     let mut model = new_model(&be, &s).unwrap();
     model.upload(&be, &batch);
     let loss = |m: &mut jest_wgpu::model::DualEncoder<CpuBackend>| -> f64 {
-        m.forward(&be, b);
+        if mixed {
+            m.forward_mixed(&be, b);
+        } else {
+            m.forward(&be, b);
+        }
         be.read(&m.ws(b).stats).unwrap()[0] as f64
     };
     loss(&mut model);
-    model.backward(&be, b);
+    if mixed {
+        model.backward_mixed(&be, b);
+    } else {
+        model.backward(&be, b);
+    }
     let mut checked = 0;
     let mut worst = 0f64;
     for pi in 0..model.params.params.len() {
@@ -110,6 +130,6 @@ fn whole_model_gradients_match_finite_differences() {
         assert!(rel < 0.05, "{name}[{k}]: analytic {g:.6} vs numeric {num:.6} (rel {rel:.3})");
         checked += 1;
     }
-    println!("checked {checked} tensors; worst relative error {worst:.4}");
+    println!("mixed resolution: {mixed}; checked {checked} tensors; worst relative error {worst:.4}");
     assert!(checked >= 20, "only {checked} tensors had gradients large enough to check");
 }

@@ -70,7 +70,7 @@ pub struct CompareArgs {
     #[arg(long, alias = "filter-ratio", default_value = "0.8")]
     pub filter_ratios: String,
     /// methods, comma-separated, or `all`
-    #[arg(long, default_value = "uniform,independent-learnability,jest")]
+    #[arg(long, default_value = "uniform,independent-learnability,jest,flexi-jest")]
     pub methods: String,
     /// chunks of the joint sampler (must divide the batch)
     #[arg(long, default_value_t = 16)]

@@ -148,6 +148,12 @@ impl Backend for CpuBackend {
     fn downsample2x(&self, out: &CpuBuf, images: &CpuBuf, n: usize, s: usize) {
         tokens::downsample2x(&mut out.borrow_mut(), &images.borrow(), n, s);
     }
+    fn pos_pool2x_fwd(&self, out: &CpuBuf, pos: &CpuBuf, g: usize, c: usize) {
+        tokens::pos_pool2x_fwd(&mut out.borrow_mut(), &pos.borrow(), g, c);
+    }
+    fn pos_pool2x_bwd(&self, dpos: &CpuBuf, dlow: &CpuBuf, g: usize, c: usize) {
+        tokens::pos_pool2x_bwd(&mut dpos.borrow_mut(), &dlow.borrow(), g, c);
+    }
     fn add_pos_fwd(&self, x: &CpuBuf, pos: &CpuBuf, n: usize, t: usize, c: usize) {
         tokens::add_pos_fwd(&mut x.borrow_mut(), &pos.borrow(), n, t, c);
     }

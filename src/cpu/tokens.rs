@@ -165,3 +165,29 @@ pub fn mean_pool_bwd<T: Real>(dx: &mut [T], dout: &[T], lens: &[u32], n: usize, 
         }
     }
 }
+
+/// out [(g/2)², c] = ¼ Σ over each 2×2 cell of the g×g grid pos [g·g, c]   (Flexi-JEST low-res)
+pub fn pos_pool2x_fwd<T: Real>(out: &mut [T], pos: &[T], g: usize, c: usize) {
+    let h = g / 2;
+    for y in 0..h {
+        for x in 0..h {
+            let (r0, r1) = ((2 * y) * g + 2 * x, (2 * y + 1) * g + 2 * x);
+            for k in 0..c {
+                out[(y * h + x) * c + k] = T::c(0.25) * (pos[r0 * c + k] + pos[(r0 + 1) * c + k] + pos[r1 * c + k] + pos[(r1 + 1) * c + k]);
+            }
+        }
+    }
+}
+
+/// dpos [g·g, c] += ¼ dlow [(g/2)², c] of the cell each position was pooled into
+pub fn pos_pool2x_bwd<T: Real>(dpos: &mut [T], dlow: &[T], g: usize, c: usize) {
+    let h = g / 2;
+    for y in 0..2 * h {
+        for x in 0..2 * h {
+            for k in 0..c {
+                let i = (y * g + x) * c + k;
+                dpos[i] = dpos[i] + T::c(0.25) * dlow[((y / 2) * h + x / 2) * c + k];
+            }
+        }
+    }
+}

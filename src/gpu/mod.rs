@@ -166,6 +166,12 @@ impl Backend for GpuBackend {
     fn downsample2x(&self, out: &GpuBuf, images: &GpuBuf, n: usize, s: usize) {
         tokens::downsample2x(&self.ctx, out, images, n, s)
     }
+    fn pos_pool2x_fwd(&self, out: &GpuBuf, pos: &GpuBuf, g: usize, c: usize) {
+        tokens::pos_pool2x_fwd(&self.ctx, out, pos, g, c)
+    }
+    fn pos_pool2x_bwd(&self, dpos: &GpuBuf, dlow: &GpuBuf, g: usize, c: usize) {
+        tokens::pos_pool2x_bwd(&self.ctx, dpos, dlow, g, c)
+    }
     fn add_pos_fwd(&self, x: &GpuBuf, pos: &GpuBuf, n: usize, t: usize, c: usize) {
         tokens::add_pos_fwd(&self.ctx, x, pos, n, t, c)
     }

@@ -65,3 +65,13 @@ pub fn mean_pool_fwd(ctx: &GpuContext, out: &GpuBuf, x: &GpuBuf, lens: &GpuBuf, 
 pub fn mean_pool_bwd(ctx: &GpuContext, dx: &GpuBuf, dout: &GpuBuf, lens: &GpuBuf, n: usize, t: usize, c: usize) {
     run(ctx, "mean_pool_bwd", n * t * c, [n, t, c], &[&dx.buf, &dout.buf, &lens.buf]);
 }
+
+/// out [(g/2)², c] = 2×2 average of the g×g positional grid pos [g·g, c]
+pub fn pos_pool2x_fwd(ctx: &GpuContext, out: &GpuBuf, pos: &GpuBuf, g: usize, c: usize) {
+    run(ctx, "pos_pool2x_fwd", (g / 2) * (g / 2) * c, [g, c, 0], &[&out.buf, &pos.buf]);
+}
+
+/// dpos [g·g, c] += ¼ dlow of the cell each position was pooled into
+pub fn pos_pool2x_bwd(ctx: &GpuContext, dpos: &GpuBuf, dlow: &GpuBuf, g: usize, c: usize) {
+    run(ctx, "pos_pool2x_bwd", g * g * c, [g, c, 0], &[&dpos.buf, &dlow.buf]);
+}

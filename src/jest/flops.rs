@@ -1,6 +1,7 @@
 //! FLOPs of a step, counted from the shapes (a multiply-add is 2 FLOPs; elementwise ops,
 //! norms and softmax are left out — they are a few percent at these widths).
 
+use super::method::Method;
 use crate::config::ModelConfig;
 use crate::report::Flops;
 
@@ -24,12 +25,20 @@ pub fn towers_forward(cfg: &ModelConfig, n: usize, t_img: usize) -> f64 {
     image + text
 }
 
-/// FLOPs of one learner step with sub-batch b, super-batch bsz.
-pub fn step_flops(cfg: &ModelConfig, b: usize, bsz: usize, learner_scoring: bool, reference_scoring: bool) -> Flops {
+/// FLOPs of one learner step with sub-batch b, super-batch bsz. Flexi-JEST scores at low
+/// resolution (¼ of the image tokens) and trains half of each batch at each resolution.
+pub fn step_flops(cfg: &ModelConfig, b: usize, bsz: usize, method: Method) -> Flops {
     let d = cfg.embed_dim as f64;
     let t = cfg.image_tokens();
-    let train = 3.0 * (towers_forward(cfg, b, t) + 2.0 * (b * b) as f64 * d);
-    let learner = if learner_scoring { towers_forward(cfg, bsz, t) + 2.0 * (bsz * bsz) as f64 * d } else { 0.0 };
-    let reference = if reference_scoring { 2.0 * (bsz * bsz) as f64 * d } else { 0.0 };
+    let t_low = (cfg.image_size / cfg.patch / 2).pow(2);
+    let loss = 2.0 * (b * b) as f64 * d;
+    let train = if method.flexi() {
+        3.0 * (0.5 * towers_forward(cfg, b, t) + 0.5 * towers_forward(cfg, b, t_low) + loss)
+    } else {
+        3.0 * (towers_forward(cfg, b, t) + loss)
+    };
+    let t_score = if method.flexi() { t_low } else { t };
+    let learner = if method.needs_learner_scoring() { towers_forward(cfg, bsz, t_score) + 2.0 * (bsz * bsz) as f64 * d } else { 0.0 };
+    let reference = if method.needs_reference() { 2.0 * (bsz * bsz) as f64 * d } else { 0.0 };
     Flops { train, learner_scoring: learner, reference_scoring: reference, total: train + learner + reference }
 }

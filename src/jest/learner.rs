@@ -84,11 +84,18 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         v_r: be.zeros(bsz * d),
         tb_r: be.upload(&reference.map(|r| r.t_bias.to_vec()).unwrap_or(vec![0.0, 0.0])),
     };
-    let flops = step_flops(&spec.preset.model, b, bsz, run.method.needs_learner_scoring(), run.method.needs_reference());
+    let flops = step_flops(&spec.preset.model, b, bsz, run.method);
+    let flexi = run.method.flexi();
+    if flexi && (spec.preset.model.image_size / spec.preset.model.patch) % 2 != 0 {
+        bail!("flexi-jest pools the {0}×{0} patch grid 2×2: it needs an even grid (image_size / patch)", spec.preset.model.image_size / spec.preset.model.patch);
+    }
     let px = spec.preset.model.image_size.pow(2) * 3;
     let l = spec.preset.model.text_len;
-    model.workspace(be, bsz);
+    model.workspace_at(be, bsz, flexi);
     model.workspace(be, b);
+    // Flexi-JEST: a fresh random order of the chosen b each step (first half full resolution)
+    let perm = be.zeros(b);
+    let chosen_perm = be.zeros(b);
 
     let mut res = MethodResult { method: run.method.name().into(), seed: spec.seed, filter_ratio: run.select.filter_ratio, flops_per_step: flops.clone(), ..Default::default() };
     let mut supers: Vec<Vec<usize>> = Vec::new(); // super-batches since the last read-back
@@ -108,9 +115,9 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         let diag_now = logged && reference.is_some();
         // ---- scoring: learner embeddings of the super-batch, reference rows, score matrix
         if mode.is_some() || diag_now {
-            model.upload(be, &run.pool.batch(&sup));
+            model.upload_at(be, &run.pool.batch(&sup), flexi);
             if run.method.needs_learner_scoring() {
-                model.forward_towers(be, bsz);
+                model.forward_towers_at(be, bsz, flexi);
             }
             if let Some(r) = reference {
                 let (u, v) = r.rows(&sup);
@@ -119,7 +126,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             }
         }
         if let Some(mode) = mode {
-            let ws_big = model.ws(bsz);
+            let ws_big = model.ws_at(bsz, flexi);
             let tb_l = &model.params.get(model.t_bias).value;
             be.score_matrix(&bufs.a, &ws_big.image.emb, &ws_big.text.emb, tb_l, &bufs.u_r, &bufs.v_r, &bufs.tb_r, bsz, d, mode, run.select.score_gain);
         }
@@ -136,10 +143,18 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         // ---- selection: joint sampler + device-side gather (uniform: the first b)
         if mode.is_some() {
             be.joint_sample(&bufs.idx, &bufs.a, &bufs.sums, bsz, b, run.select.chunks, run.method.joint(), spec.seed as u32, step as u32);
-            let (ws_big, ws_small) = (model.ws(bsz), model.ws(b));
-            be.gather_rows(&ws_small.image.input, &ws_big.image.input, &bufs.idx, b, px);
-            be.gather_rows(&ws_small.text.input, &ws_big.text.input, &bufs.idx, b, l);
-            be.gather_rows(&ws_small.text.lens, &ws_big.text.lens, &bufs.idx, b, 1);
+            let mut idx = &bufs.idx;
+            if flexi {
+                let mut order: Vec<u32> = (0..b as u32).collect();
+                crate::data::SplitMix64::new(spec.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
+                be.write_u32(&perm, &order);
+                be.gather_rows(&chosen_perm, &bufs.idx, &perm, b, 1);
+                idx = &chosen_perm;
+            }
+            let (ws_big, ws_small) = (model.ws_at(bsz, flexi), model.ws(b));
+            be.gather_rows(&ws_small.image.input, &ws_big.image.input, idx, b, px);
+            be.gather_rows(&ws_small.text.input, &ws_big.text.input, idx, b, l);
+            be.gather_rows(&ws_small.text.lens, &ws_big.text.lens, idx, b, 1);
         } else {
             model.upload(be, &run.pool.batch(&sup[..b]));
         }
@@ -153,7 +168,10 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         // learnability of the chosen batch, with the learner as it was when it chose
         // (a diagnostic at logged steps; its time is not counted in ms_per_step)
         if diag_now {
-            if !run.method.needs_learner_scoring() {
+            if flexi {
+                model.upload(be, &run.pool.batch(&sup));
+            }
+            if !run.method.needs_learner_scoring() || flexi {
                 model.forward_towers(be, bsz);
             }
             let ws_big = model.ws(bsz);
@@ -171,8 +189,13 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             ms_diag += (Instant::now() - t2).as_secs_f64() * 1e3;
         }
         // ---- training on the chosen sub-batch
-        model.forward(be, b);
-        model.backward(be, b);
+        if flexi {
+            model.forward_mixed(be, b);
+            model.backward_mixed(be, b);
+        } else {
+            model.forward(be, b);
+            model.backward(be, b);
+        }
         model.optimizer_step(be, &adam_hp(spec, step));
         be.copy(&bufs.loss_ring, step % log_every, &model.ws(b).stats, 0, 1);
         be.copy(&bufs.idx_ring, (step % log_every) * b, &bufs.idx, 0, b);

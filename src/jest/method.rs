@@ -19,9 +19,12 @@ pub enum Method {
     Learnability,
     /// top-b by each example's own learnability A_ii (RHO-LOSS-style independent baseline)
     IndependentLearnability,
+    /// JEST with the learner scoring at half resolution (4× fewer image tokens, same weights)
+    /// and training on a random half of each batch at each resolution
+    FlexiJest,
 }
 
-pub const METHOD_NAMES: &[&str] = &["uniform", "hard-learner", "easy-ref", "learnability", "jest", "independent-learnability"];
+pub const METHOD_NAMES: &[&str] = &["uniform", "hard-learner", "easy-ref", "learnability", "jest", "independent-learnability", "flexi-jest"];
 
 impl Method {
     pub fn parse(s: &str) -> Result<Method> {
@@ -31,7 +34,7 @@ impl Method {
             "easy-ref" => Method::EasyRef,
             "learnability" | "jest" => Method::Learnability,
             "independent-learnability" => Method::IndependentLearnability,
-            "flexi-jest" => bail!("method `flexi-jest` (low-resolution scoring) is not in this build yet; use jest"),
+            "flexi-jest" => Method::FlexiJest,
             other => bail!("unknown --method `{other}`; choose one of: {}", METHOD_NAMES.join(", ")),
         })
     }
@@ -43,6 +46,7 @@ impl Method {
             Method::EasyRef => "easy-ref",
             Method::Learnability => "jest",
             Method::IndependentLearnability => "independent-learnability",
+            Method::FlexiJest => "flexi-jest",
         }
     }
 
@@ -52,7 +56,7 @@ impl Method {
             Method::Uniform => None,
             Method::HardLearner => Some(ScoreMode::HardLearner),
             Method::EasyRef => Some(ScoreMode::EasyRef),
-            Method::Learnability | Method::IndependentLearnability => Some(ScoreMode::Learnability),
+            Method::Learnability | Method::IndependentLearnability | Method::FlexiJest => Some(ScoreMode::Learnability),
         }
     }
 
@@ -62,11 +66,16 @@ impl Method {
 
     /// Whether the learner must embed the super-batch to score it.
     pub fn needs_learner_scoring(self) -> bool {
-        matches!(self, Method::HardLearner | Method::Learnability | Method::IndependentLearnability)
+        matches!(self, Method::HardLearner | Method::Learnability | Method::IndependentLearnability | Method::FlexiJest)
+    }
+
+    /// Flexi-JEST: score at low resolution, train at mixed resolution.
+    pub fn flexi(self) -> bool {
+        self == Method::FlexiJest
     }
 
     pub fn needs_reference(self) -> bool {
-        matches!(self, Method::EasyRef | Method::Learnability | Method::IndependentLearnability)
+        matches!(self, Method::EasyRef | Method::Learnability | Method::IndependentLearnability | Method::FlexiJest)
     }
 }
 

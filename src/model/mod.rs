@@ -48,7 +48,8 @@ pub struct DualEncoder<B: Backend> {
     pub text: Tower,
     /// index of `loss.t_bias` = (t′, β)
     pub t_bias: usize,
-    workspaces: HashMap<usize, Workspace<B>>,
+    /// by (batch size, low resolution)
+    workspaces: HashMap<(usize, bool), Workspace<B>>,
     gnorm2: B::Buf,
 }
 
@@ -69,11 +70,16 @@ impl<B: Backend> DualEncoder<B> {
 
     /// The workspace for batch size n (allocated on first use, then reused).
     pub fn workspace(&mut self, be: &B, n: usize) -> &Workspace<B> {
+        self.workspace_at(be, n, false)
+    }
+
+    /// The workspace for batch size n at full or low (Flexi-JEST) image resolution.
+    pub fn workspace_at(&mut self, be: &B, n: usize, lowres: bool) -> &Workspace<B> {
         let (image, text) = (&self.image, &self.text);
-        self.workspaces.entry(n).or_insert_with(|| Workspace {
+        self.workspaces.entry((n, lowres)).or_insert_with(|| Workspace {
             n,
-            image: TowerActs::new(be, image, n),
-            text: TowerActs::new(be, text, n),
+            image: TowerActs::new(be, image, n, lowres),
+            text: TowerActs::new(be, text, n, false),
             sims: be.zeros(n * n),
             lmat: be.zeros(n * n),
             dsims: be.zeros(n * n),
@@ -85,7 +91,12 @@ impl<B: Backend> DualEncoder<B> {
 
     /// Upload a batch into the workspace of its size.
     pub fn upload(&mut self, be: &B, batch: &HostBatch) {
-        let ws = self.workspace(be, batch.n);
+        self.upload_at(be, batch, false)
+    }
+
+    /// Upload a batch into the (full or low resolution) workspace of its size.
+    pub fn upload_at(&mut self, be: &B, batch: &HostBatch, lowres: bool) {
+        let ws = self.workspace_at(be, batch.n, lowres);
         be.write(&ws.image.input, &batch.images);
         be.write_u32(&ws.text.input, &batch.tokens);
         be.write_u32(&ws.text.lens, &batch.lens);
@@ -95,7 +106,12 @@ impl<B: Backend> DualEncoder<B> {
     /// lmat (per-pair losses), dsims and stats.
     pub fn forward(&mut self, be: &B, n: usize) {
         self.forward_towers(be, n);
-        let ws = &self.workspaces[&n];
+        self.loss_fwd(be, n);
+    }
+
+    /// sims = U·Vᵀ and the sigmoid loss on ws(n)'s embeddings.
+    fn loss_fwd(&self, be: &B, n: usize) {
+        let ws = &self.workspaces[&(n, false)];
         let d = self.cfg.embed_dim;
         be.matmul(&ws.sims, &ws.image.emb, &ws.text.emb, None, n, d, n, false, true, false);
         be.siglip_loss(&ws.lmat, &ws.dsims, &ws.stats, &ws.sims, &self.params.get(self.t_bias).value, n);
@@ -103,23 +119,65 @@ impl<B: Backend> DualEncoder<B> {
 
     /// Both towers only (inference, e.g. scoring a super-batch): fills ws(n).{image,text}.emb.
     pub fn forward_towers(&mut self, be: &B, n: usize) {
-        self.workspace(be, n);
-        let ws = &self.workspaces[&n];
+        self.forward_towers_at(be, n, false)
+    }
+
+    /// Both towers at full or low image resolution.
+    pub fn forward_towers_at(&mut self, be: &B, n: usize, lowres: bool) {
+        self.workspace_at(be, n, lowres);
+        let ws = &self.workspaces[&(n, lowres)];
         tower_fwd(be, &self.params, &self.image, &ws.image);
         tower_fwd(be, &self.params, &self.text, &ws.text);
     }
 
-    /// Backward after `forward(n)`: zeroes and fills every parameter gradient.
-    pub fn backward(&mut self, be: &B, n: usize) {
-        let ws = &self.workspaces[&n];
+    /// Zero the grads, then ∂ℓ/∂U, ∂ℓ/∂V (sims = U·Vᵀ: dU = dsims·V, dV = dsimsᵀ·U) and ∂ℓ/∂(t′, β).
+    fn loss_bwd(&self, be: &B, n: usize) {
+        let ws = &self.workspaces[&(n, false)];
         let d = self.cfg.embed_dim;
         self.params.zero_grads(be);
-        // sims = U·Vᵀ:  dU = dsims·V,  dV = dsimsᵀ·U
         be.matmul(&ws.demb_img, &ws.dsims, &ws.text.emb, None, n, n, d, false, false, false);
         be.matmul(&ws.demb_txt, &ws.dsims, &ws.image.emb, None, n, n, d, true, false, false);
         be.copy(&self.params.get(self.t_bias).grad, 0, &ws.stats, 1, 2);
+    }
+
+    /// Backward after `forward(n)`: zeroes and fills every parameter gradient.
+    pub fn backward(&mut self, be: &B, n: usize) {
+        self.loss_bwd(be, n);
+        let ws = &self.workspaces[&(n, false)];
         tower_bwd(be, &self.params, &self.image, &ws.image, &ws.demb_img);
         tower_bwd(be, &self.params, &self.text, &ws.text, &ws.demb_txt);
+    }
+
+    /// Flexi-JEST training forward on the batch uploaded to ws(n): the first n/2 images at
+    /// full resolution, the rest at low resolution, one loss over all n pairs.
+    pub fn forward_mixed(&mut self, be: &B, n: usize) {
+        let h = n / 2;
+        self.workspace_at(be, n, false);
+        self.workspace_at(be, h, false);
+        self.workspace_at(be, n - h, true);
+        let (w, wf, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(h, false)], &self.workspaces[&(n - h, true)]);
+        let (px, d) = (self.cfg.image_size.pow(2) * 3, self.cfg.embed_dim);
+        be.copy(&wf.image.input, 0, &w.image.input, 0, h * px);
+        be.copy(&wl.image.input, 0, &w.image.input, h * px, (n - h) * px);
+        tower_fwd(be, &self.params, &self.image, &wf.image);
+        tower_fwd(be, &self.params, &self.image, &wl.image);
+        tower_fwd(be, &self.params, &self.text, &w.text);
+        be.copy(&w.image.emb, 0, &wf.image.emb, 0, h * d);
+        be.copy(&w.image.emb, h * d, &wl.image.emb, 0, (n - h) * d);
+        self.loss_fwd(be, n);
+    }
+
+    /// Backward after `forward_mixed(n)`.
+    pub fn backward_mixed(&mut self, be: &B, n: usize) {
+        let h = n / 2;
+        self.loss_bwd(be, n);
+        let (w, wf, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(h, false)], &self.workspaces[&(n - h, true)]);
+        let d = self.cfg.embed_dim;
+        be.copy(&wf.demb_img, 0, &w.demb_img, 0, h * d);
+        be.copy(&wl.demb_img, 0, &w.demb_img, h * d, (n - h) * d);
+        tower_bwd(be, &self.params, &self.image, &wf.image, &wf.demb_img);
+        tower_bwd(be, &self.params, &self.image, &wl.image, &wl.demb_img);
+        tower_bwd(be, &self.params, &self.text, &w.text, &w.demb_txt);
     }
 
     /// AdamW on every parameter with global-norm clipping (no read-back).
@@ -136,14 +194,19 @@ impl<B: Backend> DualEncoder<B> {
 
     /// The workspace of batch size n (after `workspace`/`forward`).
     pub fn ws(&self, n: usize) -> &Workspace<B> {
-        &self.workspaces[&n]
+        &self.workspaces[&(n, false)]
+    }
+
+    /// The workspace of batch size n at full or low resolution.
+    pub fn ws_at(&self, n: usize, lowres: bool) -> &Workspace<B> {
+        &self.workspaces[&(n, lowres)]
     }
 
     /// Embeddings of a host batch: (image [n,D], text [n,D]) read back.
     pub fn embed(&mut self, be: &B, batch: &HostBatch) -> Result<(Vec<f32>, Vec<f32>)> {
         self.upload(be, batch);
         let n = batch.n;
-        let ws = &self.workspaces[&n];
+        let ws = &self.workspaces[&(n, false)];
         tower_fwd(be, &self.params, &self.image, &ws.image);
         tower_fwd(be, &self.params, &self.text, &ws.text);
         Ok((be.read(&ws.image.emb)?, be.read(&ws.text.emb)?))
@@ -153,7 +216,7 @@ impl<B: Backend> DualEncoder<B> {
     pub fn embed_text(&mut self, be: &B, batch: &HostBatch) -> Result<Vec<f32>> {
         let n = batch.n;
         self.workspace(be, n);
-        let ws = &self.workspaces[&n];
+        let ws = &self.workspaces[&(n, false)];
         be.write_u32(&ws.text.input, &batch.tokens);
         be.write_u32(&ws.text.lens, &batch.lens);
         tower_fwd(be, &self.params, &self.text, &ws.text);
@@ -167,7 +230,7 @@ impl<B: Backend> DualEncoder<B> {
 
     /// Drop the workspace of batch size n, if any.
     pub fn release_workspace(&mut self, n: usize) {
-        self.workspaces.remove(&n);
+        self.workspaces.remove(&(n, false));
     }
 
     pub fn gnorm2(&self) -> &B::Buf {

@@ -2,6 +2,8 @@
 //!   image: patches = patchify(img) [n,T,p²·3];  x0 = patches·Wp + bp + pos
 //!   text:  x0 = tok_emb[tokens] + pos                            (keys past len masked)
 //!   then blocks → LN_f → mean pool over valid tokens [n,C] → ·Whead [n,D] → L2 normalise.
+//! Low resolution (Flexi-JEST): the image is 2×2-average-pooled and patchified with the same
+//! patch weights — 4× fewer tokens — and the positional grid is pooled the same way.
 
 use crate::backend::Backend;
 use crate::config::ModelConfig;
@@ -85,14 +87,24 @@ impl Tower {
         }
     }
 
-    fn dims(&self, n: usize) -> BlockDims {
-        BlockDims { n, t: self.t, c: self.c, heads: self.heads, hidden: self.hidden }
+    fn dims(&self, n: usize, t: usize) -> BlockDims {
+        BlockDims { n, t, c: self.c, heads: self.heads, hidden: self.hidden }
+    }
+
+    /// Side of the positional grid (image towers): image_size / patch.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch
     }
 }
 
 /// Activations and gradient scratch of one tower for a batch of `n`.
 pub struct TowerActs<B: Backend> {
     pub n: usize,
+    /// tokens per sequence (image: fewer at low resolution)
+    pub t: usize,
+    /// image tower at half resolution: downsampled pixels [n, s/2, s/2, 3], the pooled
+    /// positional table [t, c] and its gradient
+    pub low: Option<LowRes<B>>,
     /// image: pixels [n,s,s,3] f32; text: tokens [n,t] u32
     pub input: B::Buf,
     /// valid tokens per sequence, u32 [n]
@@ -117,25 +129,42 @@ pub struct TowerActs<B: Backend> {
     pub dproj: B::Buf,
 }
 
+/// Buffers of the low-resolution image path.
+pub struct LowRes<B: Backend> {
+    pub small: B::Buf,
+    pub pos: B::Buf,
+    pub dpos: B::Buf,
+}
+
 impl<B: Backend> TowerActs<B> {
-    pub fn new(be: &B, tw: &Tower, n: usize) -> Self {
-        let d = tw.dims(n);
-        let ntc = n * tw.t * tw.c;
+    /// Activations for n sequences; `lowres` (image towers only) halves the resolution.
+    pub fn new(be: &B, tw: &Tower, n: usize, lowres: bool) -> Self {
+        let lowres = lowres && tw.kind == TowerKind::Image;
+        let t = if lowres { (tw.grid() / 2).pow(2) } else { tw.t };
+        let d = tw.dims(n, t);
+        let ntc = n * t * tw.c;
         let (input, patches) = match tw.kind {
-            TowerKind::Image => (be.zeros(n * tw.image_size * tw.image_size * 3), Some(be.zeros(n * tw.t * tw.patch * tw.patch * 3))),
+            TowerKind::Image => (be.zeros(n * tw.image_size * tw.image_size * 3), Some(be.zeros(n * t * tw.patch * tw.patch * 3))),
             TowerKind::Text => (be.zeros(n * tw.t), None),
         };
-        let lens = be.upload_u32(&vec![tw.t as u32; n]);
+        let lens = be.upload_u32(&vec![t as u32; n]);
+        let low = lowres.then(|| LowRes {
+            small: be.zeros(n * (tw.image_size / 2).pow(2) * 3),
+            pos: be.zeros(t * tw.c),
+            dpos: be.zeros(t * tw.c),
+        });
         TowerActs {
             n,
+            t,
+            low,
             input,
             lens,
             patches,
             x0: be.zeros(ntc),
             blocks: (0..tw.blocks.len()).map(|_| BlockActs::new(be, d)).collect(),
             lnf: be.zeros(ntc),
-            lnf_mean: be.zeros(n * tw.t),
-            lnf_rstd: be.zeros(n * tw.t),
+            lnf_mean: be.zeros(n * t),
+            lnf_rstd: be.zeros(n * t),
             pooled: be.zeros(n * tw.c),
             proj: be.zeros(n * tw.embed_dim),
             norm: be.zeros(n),
@@ -152,18 +181,30 @@ impl<B: Backend> TowerActs<B> {
 /// Forward: `a.input` (and `a.lens` for text) must be filled; writes `a.emb`.
 pub fn tower_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs<B>) {
     let v = |i: usize| &ps.get(i).value;
-    let (n, t, c) = (a.n, tw.t, tw.c);
+    let (n, t, c) = (a.n, a.t, tw.c);
     match tw.kind {
         TowerKind::Image => {
             let patches = a.patches.as_ref().expect("image acts have patches");
-            be.patchify(patches, &a.input, n, tw.image_size, tw.patch);
+            match &a.low {
+                Some(low) => {
+                    be.downsample2x(&low.small, &a.input, n, tw.image_size);
+                    be.patchify(patches, &low.small, n, tw.image_size / 2, tw.patch);
+                }
+                None => be.patchify(patches, &a.input, n, tw.image_size, tw.patch),
+            }
             let pd = tw.patch * tw.patch * 3;
             linear_fwd(be, &a.x0, patches, v(tw.front_w), tw.front_b.map(v), n * t, pd, c);
         }
         TowerKind::Text => be.embed_fwd(&a.x0, &a.input, v(tw.front_w), n * t, c),
     }
-    be.add_pos_fwd(&a.x0, v(tw.pos), n, t, c);
-    let d = tw.dims(n);
+    match &a.low {
+        Some(low) => {
+            be.pos_pool2x_fwd(&low.pos, v(tw.pos), tw.grid(), c);
+            be.add_pos_fwd(&a.x0, &low.pos, n, t, c);
+        }
+        None => be.add_pos_fwd(&a.x0, v(tw.pos), n, t, c),
+    }
+    let d = tw.dims(n, t);
     let mut x = &a.x0;
     for (p, s) in tw.blocks.iter().zip(&a.blocks) {
         block_fwd(be, ps, p, s, x, &a.lens, d);
@@ -179,7 +220,7 @@ pub fn tower_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs
 pub fn tower_bwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs<B>, demb: &B::Buf) {
     let v = |i: usize| &ps.get(i).value;
     let gr = |i: usize| &ps.get(i).grad;
-    let (n, t, c, dd) = (a.n, tw.t, tw.c, tw.embed_dim);
+    let (n, t, c, dd) = (a.n, a.t, tw.c, tw.embed_dim);
     be.fill(&a.dproj, 0.0);
     be.l2norm_bwd(&a.dproj, demb, &a.emb, &a.norm, n, dd);
     linear_bwd(be, Some((&a.dpooled, false)), gr(tw.head), None, &a.dproj, &a.pooled, v(tw.head), n, c, dd);
@@ -189,14 +230,21 @@ pub fn tower_bwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs
     let last = a.blocks.last().map(|s| &s.y).unwrap_or(&a.x0);
     be.fill(&a.dx_a, 0.0);
     be.layernorm_bwd(&a.dx_a, gr(tw.lnf_w), gr(tw.lnf_b), &a.dx_b, last, &a.lnf_mean, &a.lnf_rstd, v(tw.lnf_w), n * t, c);
-    let d = tw.dims(n);
+    let d = tw.dims(n, t);
     // walk the blocks backwards; block i's input is block i−1's output (or x0)
     for i in (0..tw.blocks.len()).rev() {
         let x = if i == 0 { &a.x0 } else { &a.blocks[i - 1].y };
         block_bwd(be, ps, &tw.blocks[i], &a.blocks[i], &a.scratch, x, &a.lens, &a.dx_a, &a.dx_a, d);
     }
     // dx_a now holds ∂ℓ/∂x0
-    be.add_pos_bwd(gr(tw.pos), &a.dx_a, n, t, c);
+    match &a.low {
+        Some(low) => {
+            be.fill(&low.dpos, 0.0);
+            be.add_pos_bwd(&low.dpos, &a.dx_a, n, t, c);
+            be.pos_pool2x_bwd(gr(tw.pos), &low.dpos, tw.grid(), c);
+        }
+        None => be.add_pos_bwd(gr(tw.pos), &a.dx_a, n, t, c),
+    }
     match tw.kind {
         TowerKind::Image => {
             let patches = a.patches.as_ref().expect("image acts have patches");
