@@ -13,42 +13,106 @@ fn tiny_compare_writes_a_well_formed_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let o = bin()
-        .args(["compare", "--preset", "tiny", "--steps", "120", "--eval-every", "40", "--backend", "cpu", "--methods", "all", "--json"])
+        .args([
+            "compare",
+            "--preset",
+            "tiny",
+            "--steps",
+            "120",
+            "--eval-every",
+            "40",
+            "--backend",
+            "cpu",
+            "--methods",
+            "all",
+            "--json",
+        ])
         .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(v["command"], "compare");
-    for f in ["results.json", "index.html", "reference.safetensors", "reference.pool-emb.safetensors"] {
+    for f in [
+        "results.json",
+        "index.html",
+        "reference.safetensors",
+        "reference.pool-emb.safetensors",
+    ] {
         assert!(out.join(f).exists(), "missing {f}");
     }
     let svgs = std::fs::read_dir(out.join("plots")).unwrap().count();
     assert!(svgs >= 4, "expected the plots, found {svgs} files");
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
-    for key in ["preset", "seed", "backend", "adapter", "filter_ratio", "chunks", "methods", "summary"] {
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    for key in [
+        "preset",
+        "seed",
+        "backend",
+        "adapter",
+        "filter_ratio",
+        "chunks",
+        "methods",
+        "summary",
+    ] {
         assert!(r.get(key).is_some(), "results.json lacks `{key}`");
     }
-    let share = |m: &str| r["methods"][m]["selected_noise_share"]["clean"].as_f64().unwrap();
+    let share = |m: &str| {
+        r["methods"][m]["selected_noise_share"]["clean"]
+            .as_f64()
+            .unwrap()
+    };
     let pool_clean = r["pool_noise_share"]["clean"].as_f64().unwrap();
-    for m in ["uniform", "hard-learner", "easy-ref", "independent-learnability", "jest"] {
+    for m in [
+        "uniform",
+        "hard-learner",
+        "easy-ref",
+        "independent-learnability",
+        "jest",
+    ] {
         let run = &r["methods"][m];
-        let curve = run["curve"].as_array().unwrap_or_else(|| panic!("no curve for {m}"));
+        let curve = run["curve"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no curve for {m}"));
         assert_eq!(curve.len(), 3, "{m}: one point per 40 steps");
-        for key in ["step", "examples", "flops", "zero_shot_acc", "i2t_r1", "t2i_r1", "loss"] {
+        for key in [
+            "step",
+            "examples",
+            "flops",
+            "zero_shot_acc",
+            "i2t_r1",
+            "t2i_r1",
+            "loss",
+        ] {
             assert!(curve[0].get(key).is_some(), "{m}: curve lacks {key}");
         }
         assert!(run["final"]["i2t_r1"].is_number() && run["ms_per_step"].as_f64().unwrap() > 0.0);
-        assert!(run["flops_per_step"]["total"].as_f64().unwrap() >= run["flops_per_step"]["train"].as_f64().unwrap());
+        assert!(
+            run["flops_per_step"]["total"].as_f64().unwrap()
+                >= run["flops_per_step"]["train"].as_f64().unwrap()
+        );
         println!("{m}: clean share {:.3}", share(m));
     }
     println!("pool clean share {pool_clean:.3}");
     // what each criterion is known to do with noise (JEST.md; the paper's Fig. 2)
-    assert!(share("jest") > pool_clean + 0.1, "JEST must prefer clean data");
-    assert!(share("easy-ref") > pool_clean + 0.2, "easy-ref must prefer clean data");
-    assert!(share("hard-learner") < pool_clean + 0.05, "hard-learner must not be cleaner than the pool");
-    assert!((share("uniform") - pool_clean).abs() < 0.05, "uniform sees the pool's mix");
+    assert!(
+        share("jest") > pool_clean + 0.1,
+        "JEST must prefer clean data"
+    );
+    assert!(
+        share("easy-ref") > pool_clean + 0.2,
+        "easy-ref must prefer clean data"
+    );
+    assert!(
+        share("hard-learner") < pool_clean + 0.05,
+        "hard-learner must not be cleaner than the pool"
+    );
+    assert!(
+        (share("uniform") - pool_clean).abs() < 0.05,
+        "uniform sees the pool's mix"
+    );
     // scoring costs FLOPs: JEST > uniform per step, easy-ref needs no learner forward
     let flops = |m: &str| r["methods"][m]["flops_per_step"]["total"].as_f64().unwrap();
     assert!(flops("jest") > 1.5 * flops("uniform") && flops("easy-ref") < 1.1 * flops("uniform"));
@@ -59,20 +123,59 @@ fn impossible_selection_settings_fail_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let o = dir.path().join("r");
     let cases: &[(&[&str], &str)] = &[
-        (&["compare", "--preset", "tiny", "--filter-ratios", "1.5"], "--filter-ratio must lie in [0, 1)"),
-        (&["compare", "--preset", "tiny", "--filter-ratios", "1"], "--filter-ratio must lie in [0, 1)"),
-        (&["compare", "--preset", "tiny", "--chunks", "5"], "must divide the batch size"),
-        (&["compare", "--preset", "tiny", "--chunks", "0"], "must divide the batch size"),
-        (&["compare", "--preset", "tiny", "--methods", "uniform,magic"], "unknown --method `magic`"),
-        (&["compare", "--preset", "tiny", "--filter-ratios", "0.9999999"], "allows at most"),
-        (&["train", "--method", "jest", "--preset", "tiny"], "needs --reference"),
+        (
+            &["compare", "--preset", "tiny", "--filter-ratios", "1.5"],
+            "--filter-ratio must lie in [0, 1)",
+        ),
+        (
+            &["compare", "--preset", "tiny", "--filter-ratios", "1"],
+            "--filter-ratio must lie in [0, 1)",
+        ),
+        (
+            &["compare", "--preset", "tiny", "--chunks", "5"],
+            "must divide the batch size",
+        ),
+        (
+            &["compare", "--preset", "tiny", "--chunks", "0"],
+            "must divide the batch size",
+        ),
+        (
+            &["compare", "--preset", "tiny", "--methods", "uniform,magic"],
+            "unknown --method `magic`",
+        ),
+        (
+            &[
+                "compare",
+                "--preset",
+                "tiny",
+                "--filter-ratios",
+                "0.9999999",
+            ],
+            "allows at most",
+        ),
+        (
+            &["train", "--method", "jest", "--preset", "tiny"],
+            "needs --reference",
+        ),
     ];
     for (args, want) in cases {
-        let out = bin().args(*args).args(["--backend", "cpu"]).args(if args[0] == "compare" { vec!["--out", o.to_str().unwrap()] } else { vec![] }).output().unwrap();
+        let out = bin()
+            .args(*args)
+            .args(["--backend", "cpu"])
+            .args(if args[0] == "compare" {
+                vec!["--out", o.to_str().unwrap()]
+            } else {
+                vec![]
+            })
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(err.contains(want), "{args:?}: expected `{want}` in:\n{err}");
-        assert!(!err.contains("training the reference"), "{args:?}: the error must come before training:\n{err}");
+        assert!(
+            !err.contains("training the reference"),
+            "{args:?}: the error must come before training:\n{err}"
+        );
     }
 }
 
@@ -81,29 +184,103 @@ fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let default_ref = d.join("ref-default.safetensors");
-    let t = bin().args(["train-reference", "--preset", "default", "--steps", "1", "--backend", "cpu", "--out", default_ref.to_str().unwrap()]).output().unwrap();
+    let t = bin()
+        .args([
+            "train-reference",
+            "--preset",
+            "default",
+            "--steps",
+            "1",
+            "--backend",
+            "cpu",
+            "--out",
+            default_ref.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
     // a `default` reference for a `tiny` learner: different embedding size
-    let o = bin().args(["train", "--method", "jest", "--preset", "tiny", "--steps", "2", "--backend", "cpu", "--reference", default_ref.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args([
+            "train",
+            "--method",
+            "jest",
+            "--preset",
+            "tiny",
+            "--steps",
+            "2",
+            "--backend",
+            "cpu",
+            "--reference",
+            default_ref.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && (err.contains("same preset")), "{err}");
+    assert!(
+        !o.status.success() && (err.contains("same preset")),
+        "{err}"
+    );
     // a cache made from one checkpoint is not used for another
     let tiny_a = d.join("a.safetensors");
     let tiny_b = d.join("b.safetensors");
     for (p, seed) in [(&tiny_a, "1"), (&tiny_b, "2")] {
-        let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "3", "--seed", seed, "--backend", "cpu", "--out", p.to_str().unwrap()]).output().unwrap();
+        let t = bin()
+            .args([
+                "train-reference",
+                "--preset",
+                "tiny",
+                "--steps",
+                "3",
+                "--seed",
+                seed,
+                "--backend",
+                "cpu",
+                "--out",
+                p.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
         assert!(t.status.success());
     }
-    let run = |r: &std::path::Path| bin().args(["train", "--method", "jest", "--preset", "tiny", "--steps", "2", "--backend", "cpu", "--reference", r.to_str().unwrap(), "--out", d.join("l.safetensors").to_str().unwrap()]).output().unwrap();
+    let run = |r: &std::path::Path| {
+        bin()
+            .args([
+                "train",
+                "--method",
+                "jest",
+                "--preset",
+                "tiny",
+                "--steps",
+                "2",
+                "--backend",
+                "cpu",
+                "--reference",
+                r.to_str().unwrap(),
+                "--out",
+                d.join("l.safetensors").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
     assert!(run(&tiny_a).status.success());
     let cache_a = jest_wgpu::jest::cache::cache_path(&tiny_a);
     std::fs::copy(&cache_a, jest_wgpu::jest::cache::cache_path(&tiny_b)).unwrap();
     let o = run(&tiny_b);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("computed from another reference checkpoint") && err.contains("recomputing"), "{err}");
-    let sha_b = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&tiny_b).unwrap()));
-    let e = jest_wgpu::jest::cache::load_cache(&cache_a, &sha_b, "pool", 18689).err().unwrap().to_string();
+    assert!(
+        err.contains("computed from another reference checkpoint") && err.contains("recomputing"),
+        "{err}"
+    );
+    let sha_b = format!(
+        "{:x}",
+        <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&tiny_b).unwrap())
+    );
+    let e = jest_wgpu::jest::cache::load_cache(&cache_a, &sha_b, "pool", 18689)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("another reference checkpoint"), "{e}");
 }
 
@@ -118,26 +295,73 @@ fn gpu_jest_learner_matches_the_cpu_run() {
     }
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path().join("ref.safetensors");
-    let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "30", "--backend", "cpu", "--out", r.to_str().unwrap()]).output().unwrap();
+    let t = bin()
+        .args([
+            "train-reference",
+            "--preset",
+            "tiny",
+            "--steps",
+            "30",
+            "--backend",
+            "cpu",
+            "--out",
+            r.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(t.status.success());
-    let run = |be: &str| {
-        let o = bin()
-            .args(["train", "--method", "jest", "--preset", "tiny", "--steps", "6", "--backend", be, "--json", "--reference", r.to_str().unwrap()])
-            .args(["--out", dir.path().join(format!("l-{be}.safetensors")).to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_str::<serde_json::Value>(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap()
-    };
-    let (c, g) = (run("cpu"), run("gpu"));
-    assert_eq!(g["backend"], "gpu");
-    assert_eq!(c["selected_noise_share"], g["selected_noise_share"], "the samplers chose differently");
-    let (lc, lg) = (c["losses"].as_array().unwrap(), g["losses"].as_array().unwrap());
-    for (i, (a, b)) in lc.iter().zip(lg).enumerate() {
-        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-        assert!((a - b).abs() <= 1e-3 * a.abs(), "step {}: cpu {a} vs gpu {b}", i + 1);
+    for method in ["jest", "flexi-jest"] {
+        let run = |be: &str| {
+            let o = bin()
+                .args([
+                    "train",
+                    "--method",
+                    method,
+                    "--preset",
+                    "tiny",
+                    "--steps",
+                    "6",
+                    "--backend",
+                    be,
+                    "--json",
+                    "--reference",
+                    r.to_str().unwrap(),
+                ])
+                .args([
+                    "--out",
+                    dir.path()
+                        .join(format!("l-{be}.safetensors"))
+                        .to_str()
+                        .unwrap(),
+                ])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            serde_json::from_str::<serde_json::Value>(
+                String::from_utf8_lossy(&o.stdout).lines().last().unwrap(),
+            )
+            .unwrap()
+        };
+        let (c, g) = (run("cpu"), run("gpu"));
+        assert_eq!(g["backend"], "gpu");
+        assert_eq!(
+            c["selected_noise_share"], g["selected_noise_share"],
+            "the samplers chose differently"
+        );
+        let (lc, lg) = (
+            c["losses"].as_array().unwrap(),
+            g["losses"].as_array().unwrap(),
+        );
+        for (i, (a, b)) in lc.iter().zip(lg).enumerate() {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-3 * a.abs(),
+                "step {}: cpu {a} vs gpu {b}",
+                i + 1
+            );
+        }
+        println!("{method}: cpu losses {lc:?}\ngpu losses {lg:?}");
     }
-    println!("cpu losses {lc:?}\ngpu losses {lg:?}");
 }
 
 /// `select` curates a pool with a reference and exports what it kept.
@@ -145,18 +369,47 @@ fn gpu_jest_learner_matches_the_cpu_run() {
 fn select_exports_the_curated_subset() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path().join("ref.safetensors");
-    let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "150", "--backend", "cpu", "--out", r.to_str().unwrap()]).output().unwrap();
+    let t = bin()
+        .args([
+            "train-reference",
+            "--preset",
+            "tiny",
+            "--steps",
+            "150",
+            "--backend",
+            "cpu",
+            "--out",
+            r.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(t.status.success());
     let out = dir.path().join("sel");
     let o = bin()
-        .args(["select", "--reference", r.to_str().unwrap(), "--keep", "0.2", "--backend", "cpu", "--json", "--out", out.to_str().unwrap()])
+        .args([
+            "select",
+            "--reference",
+            r.to_str().unwrap(),
+            "--keep",
+            "0.2",
+            "--backend",
+            "cpu",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     let kept = v["kept"].as_u64().unwrap() as usize;
     let items = v["items"].as_u64().unwrap() as usize;
-    assert_eq!(kept, (items / 320) * 64, "64 of every full super-batch of 320");
+    assert_eq!(
+        kept,
+        (items / 320) * 64,
+        "64 of every full super-batch of 320"
+    );
     let csv = std::fs::read_to_string(out.join("selected.csv")).unwrap();
     assert!(csv.starts_with("index,key,super_batch,chunk,rank,score,joint_score,noise,caption\n"));
     assert_eq!(csv.lines().count(), kept + 1);
@@ -165,13 +418,35 @@ fn select_exports_the_curated_subset() {
     for line in jsonl.lines() {
         let k: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(k["chunk"].as_u64().unwrap() < 16);
-        assert!(seen.insert(k["index"].as_u64().unwrap()), "an item was kept twice");
+        assert!(
+            seen.insert(k["index"].as_u64().unwrap()),
+            "an item was kept twice"
+        );
     }
     assert_eq!(seen.len(), kept);
     assert!(out.join("contact_sheet.png").exists() && out.join("summary.json").exists());
-    let (kc, pc) = (v["kept_noise_share"]["clean"].as_f64().unwrap(), v["data_noise_share"]["clean"].as_f64().unwrap());
+    let (kc, pc) = (
+        v["kept_noise_share"]["clean"].as_f64().unwrap(),
+        v["data_noise_share"]["clean"].as_f64().unwrap(),
+    );
     println!("kept {kept} of {items}: clean {kc:.3} vs {pc:.3} in the pool");
-    assert!(kc > pc + 0.03, "the reference should keep cleaner data: {kc:.3} vs {pc:.3}");
-    let bad = bin().args(["select", "--reference", r.to_str().unwrap(), "--keep", "1.5", "--backend", "cpu", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(
+        kc > pc + 0.03,
+        "the reference should keep cleaner data: {kc:.3} vs {pc:.3}"
+    );
+    let bad = bin()
+        .args([
+            "select",
+            "--reference",
+            r.to_str().unwrap(),
+            "--keep",
+            "1.5",
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--keep must be a fraction"));
 }

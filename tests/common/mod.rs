@@ -10,7 +10,10 @@ pub fn gpu(test: &str) -> Option<GpuBackend> {
     match GpuBackend::open() {
         Ok(g) => Some(g),
         Err(e) => {
-            if std::env::var("JEST_REQUIRE_GPU").map(|v| v == "1").unwrap_or(false) {
+            if std::env::var("JEST_REQUIRE_GPU")
+                .map(|v| v == "1")
+                .unwrap_or(false)
+            {
                 panic!("{test}: JEST_REQUIRE_GPU=1 but no GPU adapter: {e:#}");
             }
             eprintln!("{test}: skipped: no adapter ({e:#})");
@@ -40,7 +43,13 @@ pub fn to64(v: &[f32]) -> Vec<f64> {
 
 /// Assert |got − want| ≤ atol + rtol·|want| everywhere; print the max diff either way.
 pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{name}: length {} vs {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{name}: length {} vs {}",
+        got.len(),
+        want.len()
+    );
     let mut max_diff = 0f32;
     let mut worst = None;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -52,7 +61,10 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
             max_diff = d;
         }
     }
-    println!("{name}: n={} max diff {max_diff:.3e} (atol {atol:.1e}, rtol {rtol:.1e})", got.len());
+    println!(
+        "{name}: n={} max diff {max_diff:.3e} (atol {atol:.1e}, rtol {rtol:.1e})",
+        got.len()
+    );
     if let Some((i, g, w)) = worst {
         panic!("{name}: mismatch at index {i}: got {g}, want {w} (max diff {max_diff:.3e})");
     }
@@ -82,5 +94,8 @@ pub fn check_grad(name: &str, x: &[f64], analytic: &[f64], loss: impl Fn(&[f64])
             analytic[i]
         );
     }
-    println!("{name}: gradient check over {} inputs, max rel err {max_rel:.3e}", x.len());
+    println!(
+        "{name}: gradient check over {} inputs, max rel err {max_rel:.3e}",
+        x.len()
+    );
 }
