@@ -185,7 +185,7 @@ pub trait Backend {
     fn add_pos_fwd(&self, x: &Self::Buf, pos: &Self::Buf, n: usize, t: usize, c: usize);
     /// dpos[t,:] += Σ_i dx[i,t,:]
     fn add_pos_bwd(&self, dpos: &Self::Buf, dx: &Self::Buf, n: usize, t: usize, c: usize);
-    /// out[i,:] = (1/len_i) Σ_{t<len_i} x[i,t,:]      lens u32 [n], x [n,t,c], out [n,c]
+    /// out[i,:] = (1/L_i) Σ_{τ<L_i} x[i,τ,:], L_i = min(lens[i], t) (0 gives 0)   lens u32 [n], x [n,t,c], out [n,c]
     #[allow(clippy::too_many_arguments)]
     fn mean_pool_fwd(&self, out: &Self::Buf, x: &Self::Buf, lens: &Self::Buf, n: usize, t: usize, c: usize);
     /// dx[i,t,:] += dout[i,:] / len_i  for t < len_i
@@ -194,7 +194,7 @@ pub trait Backend {
 
     // ---- attention.wgsl ------------------------------------------------------------------
     /// Multi-head self-attention core (projections are matmuls outside).
-    /// qkv [n,t,3c] laid out (q | k | v), each c = heads·hd; keys j ≥ lens[i] are masked.
+    /// qkv [n,t,3c] laid out (q | k | v), each c = heads·hd; keys j ≥ clamp(lens[i], 1, t) are masked.
     /// att [n,heads,t,t] = softmax_j(q·k / sqrt(hd)) (saved for backward); out [n,t,c] = att·v.
     #[allow(clippy::too_many_arguments)]
     fn attention_fwd(
@@ -243,7 +243,8 @@ pub trait Backend {
     // ---- optim.wgsl ----------------------------------------------------------------------
     /// acc[0] += Σ x²                        (global gradient norm², accumulated over tensors)
     fn sumsq(&self, acc: &Self::Buf, x: &Self::Buf);
-    /// AdamW with global-norm clipping: g ← g·min(1, clip/sqrt(gnorm2[0])); lr from the
+    /// AdamW with global-norm clipping: g ← g·min(1, clip/(sqrt(gnorm2[0]) + 1e-6)) (clip ≤ 0:
+    /// off); lr from the
     /// warm-up + cosine schedule at hp.step; decoupled weight decay when `hp.weight_decay > 0`.
     #[allow(clippy::too_many_arguments)]
     fn adamw(

@@ -116,10 +116,10 @@ impl ModelConfig {
                 bail!("invalid model config: {name} is 0; every size must be at least 1");
             }
         }
-        if self.width % self.heads != 0 {
+        if !self.width.is_multiple_of(self.heads) {
             bail!("invalid model config: heads ({}) must divide width ({})", self.heads, self.width);
         }
-        if self.image_size % self.patch != 0 {
+        if !self.image_size.is_multiple_of(self.patch) {
             bail!("invalid model config: patch ({}) must divide image_size ({})", self.patch, self.image_size);
         }
         if self.image_tokens() > 128 || self.text_len > 128 {

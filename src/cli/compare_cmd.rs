@@ -13,7 +13,7 @@ use crate::jest::Method;
 use crate::with_backend;
 
 fn options(a: &CompareArgs) -> Result<CompareOptions> {
-    let steps = a.steps.unwrap_or(if a.preset == "tiny" { 600 } else { 800 });
+    let steps = a.steps.unwrap_or(600);
     let methods: Vec<Method> = if a.methods.trim() == "all" {
         ["uniform", "hard-learner", "easy-ref", "independent-learnability", "jest", "flexi-jest"].iter().map(|m| Method::parse(m)).collect::<Result<_>>()?
     } else {

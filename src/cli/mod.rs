@@ -54,7 +54,7 @@ pub struct CompareArgs {
     /// model and recipe preset: tiny | default | large
     #[arg(long, default_value = "default")]
     pub preset: String,
-    /// learner steps per method (default: 600 for tiny, 800 otherwise)
+    /// learner steps per method (default 600)
     #[arg(long)]
     pub steps: Option<usize>,
     /// reference training steps on the curated split (default: same as --steps)

@@ -66,7 +66,7 @@ fn summarise(a: &wgpu::Adapter) -> AdapterSummary {
         device_type: format!("{:?}", info.device_type),
         driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
         hardware: !matches!(info.device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other),
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
         max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
         max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
     }
@@ -240,7 +240,7 @@ impl GpuContext {
         bufs: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) {
-        if groups.iter().any(|&g| g == 0) {
+        if groups.contains(&0) {
             return;
         }
         *self.current.lock().unwrap() = entry;
@@ -335,10 +335,9 @@ impl GpuContext {
             let _ = tx.send(r);
         });
         self.wait()?;
-        let mapped = pollster::block_on(rx)
+        pollster::block_on(rx)
             .map_err(|_| anyhow!("GPU read-back was cancelled (device lost?)"))?
             .map_err(|e| anyhow!("GPU read-back failed: {e}"))?;
-        let _ = mapped;
         let data = staging.get_mapped_range(..).map_err(|e| anyhow!("mapping read-back buffer: {e:?}"))?.to_vec();
         staging.unmap();
         Ok(data)

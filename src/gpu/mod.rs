@@ -55,7 +55,7 @@ impl Backend for GpuBackend {
         format!("{} ({})", self.ctx.adapter.name, self.ctx.adapter.backend)
     }
     fn max_buffer_bytes(&self) -> u64 {
-        (self.ctx.limits.max_storage_buffer_binding_size as u64).min(self.ctx.limits.max_buffer_size)
+        self.ctx.limits.max_storage_buffer_binding_size.min(self.ctx.limits.max_buffer_size)
     }
 
     fn zeros(&self, len: usize) -> GpuBuf {

@@ -86,7 +86,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     };
     let flops = step_flops(&spec.preset.model, b, bsz, run.method);
     let flexi = run.method.flexi();
-    if flexi && (spec.preset.model.image_size / spec.preset.model.patch) % 2 != 0 {
+    if flexi && !(spec.preset.model.image_size / spec.preset.model.patch).is_multiple_of(2) {
         bail!("flexi-jest pools the {0}×{0} patch grid 2×2: it needs an even grid (image_size / patch)", spec.preset.model.image_size / spec.preset.model.patch);
     }
     let px = spec.preset.model.image_size.pow(2) * 3;

@@ -96,7 +96,7 @@ impl SelectConfig {
         if !(0.0..1.0).contains(&self.filter_ratio) {
             bail!("--filter-ratio must lie in [0, 1) (got {}): f = 1 − b/B", self.filter_ratio);
         }
-        if self.chunks == 0 || b % self.chunks != 0 {
+        if self.chunks == 0 || !b.is_multiple_of(self.chunks) {
             bail!("--chunks ({}) must divide the batch size b ({b})", self.chunks);
         }
         if !self.score_gain.is_finite() || self.score_gain <= 0.0 {

@@ -17,6 +17,11 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::backend::Backend;
 
+/// Host copies of named tensors: (name, shape, values).
+pub type HostTensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+/// Host tensors by name: (shape, values).
+pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// How a tensor starts.
 #[derive(Clone, Copy, Debug)]
 pub enum Init {
@@ -91,7 +96,7 @@ impl<B: Backend> ParamSet<B> {
     }
 
     /// Host copies of the values (and, with `with_adam`, the moments as `adam.m.*`/`adam.v.*`).
-    pub fn to_host(&self, be: &B, with_adam: bool) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn to_host(&self, be: &B, with_adam: bool) -> Result<HostTensors> {
         let mut out = Vec::new();
         for p in &self.params {
             out.push((p.name.clone(), p.shape.clone(), be.read(&p.value)?));
@@ -105,7 +110,7 @@ impl<B: Backend> ParamSet<B> {
 
     /// Load values (and moments when present and `with_adam`) from host tensors, checking
     /// every name and shape.
-    pub fn from_host(&self, be: &B, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>, with_adam: bool, file: &Path) -> Result<()> {
+    pub fn from_host(&self, be: &B, tensors: &TensorMap, with_adam: bool, file: &Path) -> Result<()> {
         for p in &self.params {
             let mut names = vec![(p.name.clone(), &p.value)];
             if with_adam {
@@ -144,7 +149,7 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)],
 
 /// Read a safetensors file: tensors by name, and its metadata. Clear errors for a missing,
 /// truncated or corrupt file.
-pub fn load_safetensors(path: &Path) -> Result<(HashMap<String, (Vec<usize>, Vec<f32>)>, HashMap<String, String>)> {
+pub fn load_safetensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .with_context(|| format!("{} is not a valid safetensors checkpoint (truncated or corrupt)", path.display()))?;

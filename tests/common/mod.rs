@@ -54,7 +54,8 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     let mut worst = None;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let d = (g - w).abs();
-        if !(d <= atol + rtol * w.abs()) && worst.is_none() {
+        let within = d <= atol + rtol * w.abs(); // false for NaN
+        if !within && worst.is_none() {
             worst = Some((i, g, w));
         }
         if d > max_diff || d.is_nan() {
