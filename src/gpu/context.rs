@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use wgpu::util::DeviceExt;
 
 /// A WGSL source file from `shaders/`, compiled into the binary.
 #[derive(Clone, Copy, Debug)]
@@ -240,8 +239,8 @@ impl GpuContext {
         bufs: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) {
-        if groups.contains(&0) {
-            return;
+        if groups.contains(&0) || self.lost.lock().unwrap().is_some() {
+            return; // a lost device is reported by the next read-back or sync
         }
         *self.current.lock().unwrap() = entry;
         let pipeline = match self.pipeline(shader, entry) {
@@ -256,11 +255,14 @@ impl GpuContext {
         };
         let mut padded = params.to_vec();
         padded.resize(params.len().div_ceil(16).max(1) * 16, 0);
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        // (create + write rather than mapped-at-creation: the latter panics on a lost device)
+        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
-            contents: &padded,
-            usage: wgpu::BufferUsages::UNIFORM,
+            size: padded.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         });
+        self.queue.write_buffer(&uniform, 0, &padded);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         for (i, b) in bufs.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
@@ -316,12 +318,13 @@ impl GpuContext {
         self.check()
     }
 
-    /// Copy a storage buffer back to the host (blocking on native).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_bytes(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// Copy a storage buffer back to the host. Works on native and in the browser (where the
+    /// map callback fires from the event loop): the one read-back path of the crate.
+    pub async fn read_bytes_async(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
+        self.check()?;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
@@ -334,13 +337,21 @@ impl GpuContext {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.wait()?;
-        pollster::block_on(rx)
+        #[cfg(not(target_arch = "wasm32"))]
+        self.wait()?; // drives the callback; errors (lost device, timeout) instead of hanging
+        rx.await
             .map_err(|_| anyhow!("GPU read-back was cancelled (device lost?)"))?
             .map_err(|e| anyhow!("GPU read-back failed: {e}"))?;
+        self.check()?;
         let data = staging.get_mapped_range(..).map_err(|e| anyhow!("mapping read-back buffer: {e:?}"))?.to_vec();
         staging.unmap();
         Ok(data)
+    }
+
+    /// Blocking read-back (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_bytes(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        pollster::block_on(self.read_bytes_async(buf, bytes))
     }
 
     /// A new storage buffer, zero-filled, of `words` 4-byte words (at least one).
