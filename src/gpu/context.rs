@@ -147,7 +147,13 @@ impl GpuContext {
             device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
                 let mut slot = error.lock().unwrap();
                 if slot.is_none() {
-                    *slot = Some(format!("kernel {}: {e}", current.lock().unwrap()));
+                    // the Display of wgpu::Error is terse ("Validation Error"): use the details
+                    let msg = match &e {
+                        wgpu::Error::Validation { description, .. } => format!("validation error: {}", description.trim()),
+                        wgpu::Error::Internal { description, .. } => format!("internal error: {}", description.trim()),
+                        other => other.to_string(),
+                    };
+                    *slot = Some(format!("kernel {}: {msg}", current.lock().unwrap()));
                 }
             }));
         }
