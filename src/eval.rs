@@ -33,6 +33,7 @@ pub fn embed_all<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded)
     let d = model.cfg.embed_dim;
     let (mut u, mut v) = (Vec::with_capacity(n * d), Vec::with_capacity(n * d));
     let chunk = EVAL_CHUNK.min(n.max(1));
+    let existed = model.has_workspace(chunk); // e.g. a learner training at b = EVAL_CHUNK
     let mut start = 0;
     while start < n {
         let real = chunk.min(n - start);
@@ -42,7 +43,9 @@ pub fn embed_all<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded)
         v.extend_from_slice(&cv[..real * d]);
         start += real;
     }
-    model.release_workspace(chunk);
+    if !existed {
+        model.release_workspace(chunk);
+    }
     Ok((u, v))
 }
 
@@ -96,8 +99,11 @@ pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, 
             cb.tokens[k * l..k * l + len].copy_from_slice(&ids[..len]);
             cb.lens[k] = len as u32;
         }
+        let existed = model.has_workspace(cb.n);
         let cv = model.embed_text(be, &cb)?;
-        model.release_workspace(cb.n);
+        if !existed {
+            model.release_workspace(cb.n);
+        }
         for i in 0..n {
             let lab = data.data.label[i];
             if lab == u32::MAX || lab as usize >= classes.len() {

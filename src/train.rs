@@ -82,14 +82,23 @@ pub(crate) fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
     }
 }
 
-/// Save a resumable checkpoint (weights + Adam moments + losses so far), atomically.
-pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], dir: &Path) -> Result<()> {
+/// Save a resumable checkpoint (weights + Adam moments + losses and evaluations so far),
+/// atomically — refused when a weight is no longer finite, so the last checkpoint is good.
+pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], curve: &[CurvePoint], dir: &Path) -> Result<()> {
+    let tensors = model.params.to_host(be, true)?;
+    if let Some((name, _, _)) = tensors.iter().find(|(_, _, v)| v.iter().any(|x| !x.is_finite())) {
+        bail!(
+            "training diverged: `{name}` holds NaN/inf after step {done}; the last good checkpoint is kept in {}. Lower the learning rate (--lr)",
+            dir.display()
+        );
+    }
     let mut meta = HashMap::new();
     meta.insert("format".into(), "jest-wgpu-checkpoint-1".into());
     meta.insert("spec".into(), serde_json::to_string(spec)?);
     meta.insert("step".into(), done.to_string());
     meta.insert("losses".into(), serde_json::to_string(losses)?);
-    save_safetensors(&dir.join(CHECKPOINT_FILE), &model.params.to_host(be, true)?, meta)
+    meta.insert("curve".into(), serde_json::to_string(curve)?);
+    save_safetensors(&dir.join(CHECKPOINT_FILE), &tensors, meta)
 }
 
 /// Save the trained weights alone (what `eval --model` and `select --reference` read).
@@ -114,9 +123,17 @@ pub fn load_model<B: Backend>(be: &B, path: &Path) -> Result<(DualEncoder<B>, Ru
     Ok((model, spec))
 }
 
-/// Load `DIR/checkpoint.safetensors`: the model with its optimizer state, the spec, the steps
-/// done and the losses so far.
-pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>, RunSpec, usize, Vec<f32>)> {
+/// Where a resumed run starts: steps done, losses and evaluations so far.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    pub done: usize,
+    pub losses: Vec<f32>,
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Load `DIR/checkpoint.safetensors`: the model with its optimizer state, the spec, and the
+/// progress so far.
+pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>, RunSpec, Progress)> {
     let path = dir.join(CHECKPOINT_FILE);
     if !path.exists() {
         bail!("no checkpoint to resume in {} (expected {CHECKPOINT_FILE}); start the run without --resume", dir.display());
@@ -130,7 +147,8 @@ pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>
     if losses.len() != done {
         bail!("{}: corrupt checkpoint ({} losses for {done} steps)", path.display(), losses.len());
     }
-    Ok((model, spec, done, losses))
+    let curve = serde_json::from_str(meta.get("curve").map(String::as_str).unwrap_or("[]")).with_context(|| format!("{}: unreadable evaluation curve", path.display()))?;
+    Ok((model, spec, Progress { done, losses, curve }))
 }
 
 /// Train `model` on `train` for the steps of `spec`, starting after `done` steps.
@@ -143,16 +161,15 @@ pub fn train<B: Backend>(
     train: &Encoded,
     test: Option<&Encoded>,
     tok: &Tokenizer,
-    done: usize,
-    mut losses: Vec<f32>,
+    start: Progress,
 ) -> Result<TrainReport> {
+    let Progress { done, mut losses, mut curve } = start;
     let b = spec.preset.train.batch;
     if train.len() < b {
         bail!("the training split has {} items, fewer than one batch of {b}; lower --batch", train.len());
     }
     let log_every = spec.preset.train.log_every.max(1);
     let ring = be.zeros(log_every);
-    let mut curve = Vec::new();
     #[cfg(not(target_arch = "wasm32"))]
     let bar = progress_bar(ctl.progress, spec.steps as u64, done as u64, &spec.method);
     #[cfg(not(target_arch = "wasm32"))]
@@ -206,7 +223,7 @@ pub fn train<B: Backend>(
             curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
         }
         if let (true, Some(dir)) = (checkpoint_now, &ctl.run_dir) {
-            save_checkpoint(be, model, spec, step + 1, &losses, dir)?;
+            save_checkpoint(be, model, spec, step + 1, &losses, &curve, dir)?;
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -218,9 +235,6 @@ pub fn train<B: Backend>(
     };
     #[cfg(not(target_arch = "wasm32"))]
     bar.finish_and_clear();
-    if let Some(dir) = &ctl.run_dir {
-        save_checkpoint(be, model, spec, spec.steps, &losses, dir)?;
-    }
     let eval = match test {
         Some(test) => {
             let ev = evaluate(be, model, test, tok)?;
@@ -229,6 +243,9 @@ pub fn train<B: Backend>(
         }
         None => None,
     };
+    if let Some(dir) = &ctl.run_dir {
+        save_checkpoint(be, model, spec, spec.steps, &losses, &curve, dir)?;
+    }
     Ok(TrainReport { losses, ms_per_step, curve, eval })
 }
 

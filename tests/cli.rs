@@ -95,7 +95,7 @@ fn impossible_configs_fail_before_training_with_clear_errors() {
         (&["train-reference", "--preset", "tiny", "--steps", "0", "--backend", "cpu"], "--steps must be at least 1"),
         (&["train-reference", "--preset", "tiny", "--batch", "1", "--backend", "cpu"], "batch must be at least 2"),
         (&["train-reference", "--preset", "tiny", "--batch", "3000000", "--backend", "cpu"], "allows at most"),
-        (&["train", "--method", "magic", "--preset", "tiny", "--backend", "cpu"], "unknown or unavailable --method"),
+        (&["train", "--method", "magic", "--preset", "tiny", "--backend", "cpu"], "unknown --method `magic`; choose one of"),
         (&["train-reference", "--preset", "tiny", "--lr=-1", "--backend", "cpu"], "learning rate"),
         (&["train-reference", "--preset", "tiny", "--checkpoint-every", "5", "--backend", "cpu"], "--checkpoint-every needs --run-dir"),
     ];

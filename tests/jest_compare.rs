@@ -450,3 +450,25 @@ fn select_exports_the_curated_subset() {
         .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--keep must be a fraction"));
 }
+
+/// Evaluations that do not fall on log steps, and a learner batch equal to the evaluation chunk
+/// (128): both once crashed the learner loop.
+#[test]
+fn odd_eval_points_and_batch_128_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("ref.safetensors");
+    let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "5", "--batch", "128", "--backend", "cpu", "--out", r.to_str().unwrap()]).output().unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let o = bin()
+        .args(["train", "--method", "jest", "--preset", "tiny", "--batch", "128", "--steps", "14", "--eval-every", "7", "--backend", "cpu", "--json"])
+        .args(["--reference", r.to_str().unwrap(), "--out", dir.path().join("l.safetensors").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let steps: Vec<u64> = v["curve"].as_array().unwrap().iter().map(|c| c["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![7, 14]);
+    assert_eq!(v["losses"].as_array().unwrap().len(), 14);
+    let f0 = bin().args(["train", "--method", "jest", "--preset", "tiny", "--filter-ratio", "0", "--backend", "cpu", "--reference", r.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&f0.stderr).contains("nothing to select from"), "{}", String::from_utf8_lossy(&f0.stderr));
+}

@@ -7,7 +7,7 @@ use jest_wgpu::batch::{step_indices, Encoded};
 use jest_wgpu::config::Preset;
 use jest_wgpu::cpu::CpuBackend;
 use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
-use jest_wgpu::train::{new_model, train, RunControl, RunSpec};
+use jest_wgpu::train::{new_model, train, Progress, RunControl, RunSpec};
 
 fn spec(preset: &str, steps: usize, tok: &Tokenizer) -> RunSpec {
     RunSpec { preset: Preset::named(preset, tok.vocab_size()).unwrap(), steps, seed: 7, method: "reference".into(), data: "curated".into() }
@@ -15,7 +15,7 @@ fn spec(preset: &str, steps: usize, tok: &Tokenizer) -> RunSpec {
 
 fn losses_on<B: Backend>(be: &B, spec: &RunSpec, data: &Encoded, tok: &Tokenizer) -> Vec<f32> {
     let mut model = new_model(be, spec).unwrap();
-    let rep = train(be, &mut model, spec, &RunControl::default(), data, None, tok, 0, Vec::new()).unwrap();
+    let rep = train(be, &mut model, spec, &RunControl::default(), data, None, tok, Progress::default()).unwrap();
     rep.losses
 }
 
@@ -50,7 +50,7 @@ fn tiny_reference_training_lifts_retrieval_well_above_chance() {
     let be = CpuBackend::new();
     let mut model = new_model(&be, &s).unwrap();
     let before = jest_wgpu::eval::evaluate(&be, &mut model, &tenc, &tok).unwrap();
-    let rep = train(&be, &mut model, &s, &RunControl::default(), &enc, Some(&tenc), &tok, 0, Vec::new()).unwrap();
+    let rep = train(&be, &mut model, &s, &RunControl::default(), &enc, Some(&tenc), &tok, Progress::default()).unwrap();
     let ev = rep.eval.unwrap();
     println!("before: {before:?}\nafter 300 tiny steps: {ev:?}");
     for (name, v) in [("i2t R@1", ev.i2t_r1), ("t2i R@1", ev.t2i_r1)] {

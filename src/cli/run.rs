@@ -16,7 +16,7 @@ use crate::eval::evaluate;
 use crate::jest::cache::reference_embeddings;
 use crate::jest::learner::{train_learner, LearnerRun};
 use crate::jest::{Method, SelectConfig};
-use crate::train::{load_checkpoint, load_model, new_model, save_model, train, RunControl, RunSpec};
+use crate::train::{load_checkpoint, load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 use crate::with_backend;
 
 fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<RunSpec> {
@@ -42,18 +42,18 @@ fn print_eval(ev: &crate::eval::EvalResult) {
 /// Run one training job on an opened backend; returns the JSON summary.
 fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
-    let (mut model, spec, done, losses, run_dir) = match &a.resume {
+    let (mut model, spec, progress, run_dir) = match &a.resume {
         Some(dir) => {
-            let (m, spec, done, losses) = load_checkpoint(be, dir)?;
+            let (m, spec, progress) = load_checkpoint(be, dir)?;
             if (spec.method == "reference") != reference {
                 bail!("{} holds a `{}` run; resume it with the matching command", dir.display(), spec.method);
             }
-            eprintln!("resuming {} at step {done} of {}", dir.display(), spec.steps);
-            (m, spec, done, losses, Some(dir.clone()))
+            eprintln!("resuming {} at step {} of {}", dir.display(), progress.done, spec.steps);
+            (m, spec, progress, Some(dir.clone()))
         }
         None => {
             let spec = spec_from_args(a, reference, &tok)?;
-            (new_model(be, &spec)?, spec, 0, Vec::new(), a.run_dir.clone())
+            (new_model(be, &spec)?, spec, Progress::default(), a.run_dir.clone())
         }
     };
     if a.checkpoint_every > 0 && run_dir.is_none() {
@@ -75,7 +75,7 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
         spec.seed
     );
     let ctl = RunControl { run_dir, checkpoint_every: a.checkpoint_every, eval_every: a.eval_every, progress: !a.json, log: true };
-    let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, done, losses)?;
+    let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     save_model(be, &model, &spec, &out)?;
     if let Some(ev) = &rep.eval {

@@ -16,7 +16,7 @@ use crate::batch::Encoded;
 use crate::config::Preset;
 use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::report::{write_report, CompareResults, MethodResult, SummaryRow};
-use crate::train::{load_model, new_model, save_model, train, RunControl, RunSpec};
+use crate::train::{load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 
 /// What `compare` runs.
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ fn reference<B: Backend>(be: &B, spec: &RunSpec, path: &Path, curated: &Encoded,
     eprintln!("training the reference: {} steps on the curated split ({} items)", spec.steps, curated.len());
     let mut model = new_model(be, spec)?;
     let ctl = RunControl { progress, ..Default::default() };
-    let rep = train(be, &mut model, spec, &ctl, curated, Some(test), tok, 0, Vec::new())?;
+    let rep = train(be, &mut model, spec, &ctl, curated, Some(test), tok, Progress::default())?;
     save_model(be, &model, spec, path)?;
     Ok(rep.eval.expect("evaluated"))
 }

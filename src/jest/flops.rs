@@ -1,5 +1,7 @@
 //! FLOPs of a step, counted from the shapes (a multiply-add is 2 FLOPs; elementwise ops,
-//! norms and softmax are left out — they are a few percent at these widths).
+//! norms and softmax are left out — they are a few percent at these widths). Counted as run:
+//! the sub-batch forward is recomputed after scoring, so JEST costs F·(3 + B/b) here, not the
+//! F·(2 + B/b) of JEST.md, which reuses the scoring forward's activations.
 
 use super::method::Method;
 use crate::config::ModelConfig;
@@ -19,7 +21,7 @@ pub fn towers_forward(cfg: &ModelConfig, n: usize, t_img: usize) -> f64 {
     let (n, c, d) = (n as f64, cfg.width as f64, cfg.embed_dim as f64);
     let ti = t_img as f64;
     let tt = cfg.text_len as f64;
-    let patch_dim = (cfg.image_size * cfg.image_size * 3) as f64 / ti;
+    let patch_dim = cfg.patch_dim() as f64; // same patch at either resolution
     let image = 2.0 * n * ti * patch_dim * c + cfg.depth as f64 * block(cfg, n, ti) + 2.0 * n * c * d;
     let text = cfg.depth as f64 * block(cfg, n, tt) + 2.0 * n * c * d;
     image + text

@@ -66,6 +66,9 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     }
     spec.preset.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
     let mode = run.method.score_mode();
+    if mode.is_some() && bsz <= b {
+        bail!("filter ratio {} gives a super-batch of {bsz} for b = {b}: there is nothing to select from; use a larger --filter-ratio", run.select.filter_ratio);
+    }
     let d = spec.preset.model.embed_dim;
     let reference = match (run.method.needs_reference(), run.reference) {
         (true, None) => bail!("method {} needs a reference model (--reference FILE)", run.method.name()),
@@ -102,16 +105,27 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     let mut counts = [0usize; NoiseKind::ALL.len()];
     let mut window = [0usize; NoiseKind::ALL.len()];
     let (mut learn_sum, mut learn_n) = (0.0f64, 0usize);
-    let (mut ms_train, mut ms_score, mut ms_sample, mut ms_diag) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    // timing: wall time of the whole loop minus what is not training (diagnostics, evaluation),
+    // each bracketed by syncs so GPU work queued by earlier steps is not misattributed
+    let (mut ms_score, mut ms_sample, mut ms_excluded) = (0.0f64, 0.0f64, 0.0f64);
+    let mut phase_steps = 0usize;
     #[cfg(not(target_arch = "wasm32"))]
     let bar = crate::train::progress_bar(run.progress, spec.steps as u64, 0, run.method.name());
     let pool_noise = &run.pool.data.noise;
 
+    #[cfg(not(target_arch = "wasm32"))]
+    let loop_start = Instant::now();
     for step in 0..spec.steps {
+        let eval_now = (run.eval_every > 0 && (step + 1) % run.eval_every == 0) || step + 1 == spec.steps;
+        let logged = (step + 1) % log_every == 0 || eval_now;
         #[cfg(not(target_arch = "wasm32"))]
-        let t0 = Instant::now();
+        let t0 = {
+            if logged {
+                be.sync()?; // earlier steps' queued work belongs to them
+            }
+            Instant::now()
+        };
         let sup = step_indices(n_pool, bsz, spec.seed, step as u64);
-        let logged = (step + 1) % log_every == 0 || step + 1 == spec.steps;
         let diag_now = logged && reference.is_some();
         // ---- scoring: learner embeddings of the super-batch, reference rows, score matrix
         if mode.is_some() || diag_now {
@@ -136,7 +150,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
                 be.sync()?;
             }
             if mode.is_none() {
-                ms_diag += (Instant::now() - t0).as_secs_f64() * 1e3; // uniform scores nothing
+                ms_excluded += (Instant::now() - t0).as_secs_f64() * 1e3; // uniform scores nothing
             }
             Instant::now()
         };
@@ -167,6 +181,8 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         };
         // learnability of the chosen batch, with the learner as it was when it chose
         // (a diagnostic at logged steps; its time is not counted in ms_per_step)
+        #[cfg(not(target_arch = "wasm32"))]
+        let t_diag = Instant::now();
         if diag_now {
             if flexi {
                 model.upload(be, &run.pool.batch(&sup));
@@ -186,7 +202,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
-            ms_diag += (Instant::now() - t2).as_secs_f64() * 1e3;
+            ms_excluded += (Instant::now() - t_diag).as_secs_f64() * 1e3; // read-backs synced it
         }
         // ---- training on the chosen sub-batch
         if flexi {
@@ -220,23 +236,26 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let t3 = Instant::now();
             if logged {
-                be.sync()?;
                 if mode.is_some() {
                     ms_score += (t1 - t0).as_secs_f64() * 1e3;
                 }
                 ms_sample += (t2 - t1).as_secs_f64() * 1e3;
+                phase_steps += 1;
             }
-            ms_train += (t3 - t0).as_secs_f64() * 1e3;
             bar.set_position(step as u64 + 1);
             if logged {
                 bar.set_message(format!("loss {:.4}", res.losses[step]));
             }
         }
-        let eval_now = (run.eval_every > 0 && (step + 1) % run.eval_every == 0) || step + 1 == spec.steps;
         if eval_now {
+            #[cfg(not(target_arch = "wasm32"))]
+            let t_eval = Instant::now();
             let ev = evaluate(be, model, run.test, run.tok)?;
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                ms_excluded += (Instant::now() - t_eval).as_secs_f64() * 1e3;
+            }
             let since = res.curve.last().map(|c| c.step).unwrap_or(0);
             let loss = res.losses[since..=step].iter().map(|&x| x as f64).sum::<f64>() / (step + 1 - since) as f64;
             let r1 = (ev.i2t_r1 + ev.t2i_r1) / 2.0;
@@ -251,7 +270,8 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
                 i2t_r5: ev.i2t_r5,
                 t2i_r5: ev.t2i_r5,
                 r1_smoothed: recent.iter().sum::<f64>() / recent.len() as f64,
-                r1_stderr: (r1 * (1.0 - r1) / (2 * ev.items) as f64).sqrt(),
+                // i2t and t2i are correlated: count the items once
+                r1_stderr: (r1 * (1.0 - r1) / ev.items as f64).sqrt(),
                 loss,
             });
             res.selection.push(SelectionRow {
@@ -266,10 +286,14 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     }
     #[cfg(not(target_arch = "wasm32"))]
     bar.finish_and_clear();
-    let logged_steps = spec.steps.div_ceil(log_every).max(1) as f64;
-    res.ms_per_step = (ms_train - ms_diag) / spec.steps.max(1) as f64;
-    res.ms_scoring = ms_score / logged_steps;
-    res.ms_sampling = ms_sample / logged_steps;
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        be.sync()?;
+        let total = loop_start.elapsed().as_secs_f64() * 1e3;
+        res.ms_per_step = (total - ms_excluded) / spec.steps.max(1) as f64;
+        res.ms_scoring = ms_score / phase_steps.max(1) as f64;
+        res.ms_sampling = ms_sample / phase_steps.max(1) as f64;
+    }
     res.final_ = res.curve.last().cloned().unwrap_or_default();
     res.selected_noise_share = noise_shares(&counts);
     Ok(res)

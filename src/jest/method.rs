@@ -17,7 +17,8 @@ pub enum Method {
     EasyRef,
     /// joint sampling with A = L(learner) − L(reference) — JEST (`jest` is the same method)
     Learnability,
-    /// top-b by each example's own learnability A_ii (RHO-LOSS-style independent baseline)
+    /// b drawn by each example's own learnability A_ii alone (RHO-LOSS-style independent
+    /// baseline): Gumbel-top-b of g·A_ii, i.e. top-b in the limit of large gain
     IndependentLearnability,
     /// JEST with the learner scoring at half resolution (4× fewer image tokens, same weights)
     /// and training on a random half of each batch at each resolution

@@ -228,6 +228,11 @@ impl<B: Backend> DualEncoder<B> {
         self.workspaces.clear();
     }
 
+    /// Whether a full-resolution workspace of batch size n exists.
+    pub fn has_workspace(&self, n: usize) -> bool {
+        self.workspaces.contains_key(&(n, false))
+    }
+
     /// Drop the workspace of batch size n, if any.
     pub fn release_workspace(&mut self, n: usize) {
         self.workspaces.remove(&(n, false));
