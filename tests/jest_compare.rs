@@ -8,6 +8,26 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
 }
 
+/// Train a reference on the CPU into `out`, asserting success.
+fn train_reference(out: &std::path::Path, preset: &str, steps: &str, extra: &[&str]) {
+    let t = bin()
+        .args([
+            "train-reference",
+            "--preset",
+            preset,
+            "--steps",
+            steps,
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+}
+
 #[test]
 fn tiny_compare_writes_a_well_formed_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,21 +204,7 @@ fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let default_ref = d.join("ref-default.safetensors");
-    let t = bin()
-        .args([
-            "train-reference",
-            "--preset",
-            "default",
-            "--steps",
-            "1",
-            "--backend",
-            "cpu",
-            "--out",
-            default_ref.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    train_reference(&default_ref, "default", "1", &[]);
     // a `default` reference for a `tiny` learner: different embedding size
     let o = bin()
         .args([
@@ -225,23 +231,7 @@ fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
     let tiny_a = d.join("a.safetensors");
     let tiny_b = d.join("b.safetensors");
     for (p, seed) in [(&tiny_a, "1"), (&tiny_b, "2")] {
-        let t = bin()
-            .args([
-                "train-reference",
-                "--preset",
-                "tiny",
-                "--steps",
-                "3",
-                "--seed",
-                seed,
-                "--backend",
-                "cpu",
-                "--out",
-                p.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(t.status.success());
+        train_reference(&p, "tiny", "3", &["--seed", seed]);
     }
     let run = |r: &std::path::Path| {
         bin()
@@ -295,21 +285,7 @@ fn gpu_jest_learner_matches_the_cpu_run() {
     }
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path().join("ref.safetensors");
-    let t = bin()
-        .args([
-            "train-reference",
-            "--preset",
-            "tiny",
-            "--steps",
-            "30",
-            "--backend",
-            "cpu",
-            "--out",
-            r.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(t.status.success());
+    train_reference(&r, "tiny", "30", &[]);
     for method in ["jest", "flexi-jest"] {
         let run = |be: &str| {
             let o = bin()
@@ -369,21 +345,7 @@ fn gpu_jest_learner_matches_the_cpu_run() {
 fn select_exports_the_curated_subset() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path().join("ref.safetensors");
-    let t = bin()
-        .args([
-            "train-reference",
-            "--preset",
-            "tiny",
-            "--steps",
-            "150",
-            "--backend",
-            "cpu",
-            "--out",
-            r.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(t.status.success());
+    train_reference(&r, "tiny", "150", &[]);
     let out = dir.path().join("sel");
     let o = bin()
         .args([
@@ -457,18 +419,62 @@ fn select_exports_the_curated_subset() {
 fn odd_eval_points_and_batch_128_work() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path().join("ref.safetensors");
-    let t = bin().args(["train-reference", "--preset", "tiny", "--steps", "5", "--batch", "128", "--backend", "cpu", "--out", r.to_str().unwrap()]).output().unwrap();
-    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    train_reference(&r, "tiny", "5", &["--batch", "128"]);
     let o = bin()
-        .args(["train", "--method", "jest", "--preset", "tiny", "--batch", "128", "--steps", "14", "--eval-every", "7", "--backend", "cpu", "--json"])
-        .args(["--reference", r.to_str().unwrap(), "--out", dir.path().join("l.safetensors").to_str().unwrap()])
+        .args([
+            "train",
+            "--method",
+            "jest",
+            "--preset",
+            "tiny",
+            "--batch",
+            "128",
+            "--steps",
+            "14",
+            "--eval-every",
+            "7",
+            "--backend",
+            "cpu",
+            "--json",
+        ])
+        .args([
+            "--reference",
+            r.to_str().unwrap(),
+            "--out",
+            dir.path().join("l.safetensors").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
-    let steps: Vec<u64> = v["curve"].as_array().unwrap().iter().map(|c| c["step"].as_u64().unwrap()).collect();
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let steps: Vec<u64> = v["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step"].as_u64().unwrap())
+        .collect();
     assert_eq!(steps, vec![7, 14]);
     assert_eq!(v["losses"].as_array().unwrap().len(), 14);
-    let f0 = bin().args(["train", "--method", "jest", "--preset", "tiny", "--filter-ratio", "0", "--backend", "cpu", "--reference", r.to_str().unwrap()]).output().unwrap();
-    assert!(String::from_utf8_lossy(&f0.stderr).contains("nothing to select from"), "{}", String::from_utf8_lossy(&f0.stderr));
+    let f0 = bin()
+        .args([
+            "train",
+            "--method",
+            "jest",
+            "--preset",
+            "tiny",
+            "--filter-ratio",
+            "0",
+            "--backend",
+            "cpu",
+            "--reference",
+            r.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&f0.stderr).contains("nothing to select from"),
+        "{}",
+        String::from_utf8_lossy(&f0.stderr)
+    );
 }
