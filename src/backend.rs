@@ -77,6 +77,9 @@ pub trait Backend {
     fn write_u32(&self, buf: &Self::Buf, data: &[u32]);
     fn read(&self, buf: &Self::Buf) -> Result<Vec<f32>>;
     fn read_u32(&self, buf: &Self::Buf) -> Result<Vec<u32>>;
+    /// Read back without blocking: the browser's only way (native callers may `block_on` it).
+    fn read_async(&self, buf: &Self::Buf) -> impl std::future::Future<Output = Result<Vec<f32>>>;
+    fn read_u32_async(&self, buf: &Self::Buf) -> impl std::future::Future<Output = Result<Vec<u32>>>;
     fn len(&self, buf: &Self::Buf) -> usize;
     /// dst[dst_off..dst_off+len] = src[src_off..src_off+len]
     fn copy(&self, dst: &Self::Buf, dst_off: usize, src: &Self::Buf, src_off: usize, len: usize);

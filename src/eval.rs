@@ -28,25 +28,39 @@ pub struct EvalResult {
 pub const EVAL_CHUNK: usize = 128;
 
 /// Embed every item of `data`: (image [n,D], text [n,D]).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn embed_all<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded) -> Result<(Vec<f32>, Vec<f32>)> {
+    pollster::block_on(embed_all_async(be, model, data))
+}
+
+#[cfg(target_arch = "wasm32")]
+pub fn embed_all<B: Backend>(_be: &B, _model: &mut DualEncoder<B>, _data: &Encoded) -> Result<(Vec<f32>, Vec<f32>)> {
+    bail!("blocking read-back is not available in the browser; use embed_all_async")
+}
+
+/// `embed_all` without blocking (the browser's read-back).
+pub async fn embed_all_async<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded<'_>) -> Result<(Vec<f32>, Vec<f32>)> {
     let n = data.len();
     let d = model.cfg.embed_dim;
     let (mut u, mut v) = (Vec::with_capacity(n * d), Vec::with_capacity(n * d));
     let chunk = EVAL_CHUNK.min(n.max(1));
     let existed = model.has_workspace(chunk); // e.g. a learner training at b = EVAL_CHUNK
-    let mut start = 0;
-    while start < n {
-        let real = chunk.min(n - start);
-        let idx: Vec<usize> = (0..chunk).map(|k| start + k.min(real - 1)).collect();
-        let (cu, cv) = model.embed(be, &data.batch(&idx))?;
+    for (start, idx) in eval_chunks(n) {
+        let real = (n - start).min(chunk);
+        let (cu, cv) = model.embed_async(be, &data.batch(&idx)).await?;
         u.extend_from_slice(&cu[..real * d]);
         v.extend_from_slice(&cv[..real * d]);
-        start += real;
     }
     if !existed {
         model.release_workspace(chunk);
     }
     Ok((u, v))
+}
+
+/// The evaluation batches of n items: (first item, indices of a full chunk, the last padded by repeats).
+fn eval_chunks(n: usize) -> Vec<(usize, Vec<usize>)> {
+    let chunk = EVAL_CHUNK.min(n.max(1));
+    (0..n).step_by(chunk).map(|start| (start, (0..chunk).map(|k| (start + k).min(n - 1)).collect())).collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -72,20 +86,7 @@ pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, 
     if u.iter().chain(&v).any(|x| !x.is_finite()) {
         bail!("the model produced non-finite embeddings (NaN/inf): the checkpoint is diverged");
     }
-    let concept = &data.data.concept;
-    let ranks: Vec<(usize, usize)> = (0..n)
-        .map(|i| {
-            let i2t = first_hit_rank(&u[i * d..(i + 1) * d], &v, d, |j| concept[j] == concept[i]);
-            let t2i = first_hit_rank(&v[i * d..(i + 1) * d], &u, d, |j| concept[j] == concept[i]);
-            (i2t, t2i)
-        })
-        .collect();
-    let share = |k: usize, f: fn(&(usize, usize)) -> usize| ranks.iter().filter(|r| f(r) < k).count() as f64 / n as f64;
-    let mut same = std::collections::HashMap::new();
-    for c in concept {
-        *same.entry(c).or_insert(0usize) += 1;
-    }
-    let chance_r1 = concept.iter().map(|c| same[c] as f64 / n as f64).sum::<f64>() / n as f64;
+    let r = retrieval(&u, &v, d, &data.data.concept);
 
     // zero-shot: each labelled image against one prompt per class
     let (mut correct, mut labelled) = (0usize, 0usize);
@@ -119,12 +120,35 @@ pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, 
     }
     Ok(EvalResult {
         zero_shot_acc: if labelled > 0 { correct as f64 / labelled as f64 } else { 0.0 },
+        chance_zero_shot: if classes.is_empty() { 0.0 } else { 1.0 / classes.len() as f64 },
+        ..r
+    })
+}
+
+/// Image↔text retrieval R@1/R@5 of embeddings u, v [n, D] (a hit shares the query's concept);
+/// the other fields are left at zero.
+pub fn retrieval(u: &[f32], v: &[f32], d: usize, concept: &[u32]) -> EvalResult {
+    let n = concept.len();
+    let ranks: Vec<(usize, usize)> = (0..n)
+        .map(|i| {
+            let i2t = first_hit_rank(&u[i * d..(i + 1) * d], v, d, |j| concept[j] == concept[i]);
+            let t2i = first_hit_rank(&v[i * d..(i + 1) * d], u, d, |j| concept[j] == concept[i]);
+            (i2t, t2i)
+        })
+        .collect();
+    let share = |k: usize, f: fn(&(usize, usize)) -> usize| ranks.iter().filter(|r| f(r) < k).count() as f64 / n.max(1) as f64;
+    let mut same = std::collections::HashMap::new();
+    for c in concept {
+        *same.entry(c).or_insert(0usize) += 1;
+    }
+    let chance_r1 = concept.iter().map(|c| same[c] as f64 / n as f64).sum::<f64>() / n.max(1) as f64;
+    EvalResult {
         i2t_r1: share(1, |r| r.0),
         t2i_r1: share(1, |r| r.1),
         i2t_r5: share(5, |r| r.0),
         t2i_r5: share(5, |r| r.1),
         chance_r1,
-        chance_zero_shot: if classes.is_empty() { 0.0 } else { 1.0 / classes.len() as f64 },
         items: n,
-    })
+        ..Default::default()
+    }
 }

@@ -65,7 +65,7 @@ pub fn new_model<B: Backend>(be: &B, spec: &RunSpec) -> Result<DualEncoder<B>> {
     Ok(DualEncoder::new(be, &spec.preset.model, spec.seed as u32, spec.preset.train.batch))
 }
 
-pub(crate) fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
+pub fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
     let t = &spec.preset.train;
     AdamHp {
         base_lr: t.lr,
@@ -117,9 +117,19 @@ fn spec_of(meta: &HashMap<String, String>, path: &Path) -> Result<RunSpec> {
 /// Load a model file written by `save_model` (or a checkpoint).
 pub fn load_model<B: Backend>(be: &B, path: &Path) -> Result<(DualEncoder<B>, RunSpec)> {
     let (tensors, meta) = load_safetensors(path)?;
-    let spec = spec_of(&meta, path)?;
+    model_from_tensors(be, &tensors, &meta, path)
+}
+
+/// `load_model` of a file's bytes (the browser has no file system); `what` names it in errors.
+pub fn load_model_bytes<B: Backend>(be: &B, bytes: &[u8], what: &str) -> Result<(DualEncoder<B>, RunSpec)> {
+    let (tensors, meta) = crate::model::params::parse_safetensors(bytes, what)?;
+    model_from_tensors(be, &tensors, &meta, Path::new(what))
+}
+
+fn model_from_tensors<B: Backend>(be: &B, tensors: &crate::model::params::TensorMap, meta: &HashMap<String, String>, path: &Path) -> Result<(DualEncoder<B>, RunSpec)> {
+    let spec = spec_of(meta, path)?;
     let model = new_model(be, &spec)?;
-    model.params.from_host(be, &tensors, false, path)?;
+    model.params.from_host(be, tensors, false, path)?;
     Ok((model, spec))
 }
 

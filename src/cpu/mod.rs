@@ -82,6 +82,12 @@ impl Backend for CpuBackend {
     fn read_u32(&self, buf: &CpuBuf) -> Result<Vec<u32>> {
         Ok(u32s(&buf.borrow()).to_vec())
     }
+    async fn read_async(&self, buf: &CpuBuf) -> Result<Vec<f32>> {
+        self.read(buf)
+    }
+    async fn read_u32_async(&self, buf: &CpuBuf) -> Result<Vec<u32>> {
+        self.read_u32(buf)
+    }
     fn len(&self, buf: &CpuBuf) -> usize {
         buf.borrow().len()
     }

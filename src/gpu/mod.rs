@@ -45,14 +45,6 @@ impl GpuBackend {
     }
 }
 
-impl GpuBackend {
-    /// Read a buffer back without blocking (the browser's way; also fine natively).
-    pub async fn read_async(&self, buf: &GpuBuf) -> Result<Vec<f32>> {
-        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.len as u64 * 4).await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-}
-
 impl Backend for GpuBackend {
     type Buf = GpuBuf;
 
@@ -104,11 +96,19 @@ impl Backend for GpuBackend {
     }
     #[cfg(target_arch = "wasm32")]
     fn read(&self, _buf: &GpuBuf) -> Result<Vec<f32>> {
-        anyhow::bail!("synchronous read-back is not available in the browser; use GpuBackend::read_async")
+        anyhow::bail!("synchronous read-back is not available in the browser; use Backend::read_async")
     }
     #[cfg(target_arch = "wasm32")]
     fn read_u32(&self, _buf: &GpuBuf) -> Result<Vec<u32>> {
-        anyhow::bail!("synchronous read-back is not available in the browser; use GpuBackend::read_async")
+        anyhow::bail!("synchronous read-back is not available in the browser; use Backend::read_async")
+    }
+    async fn read_async(&self, buf: &GpuBuf) -> Result<Vec<f32>> {
+        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.len as u64 * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+    async fn read_u32_async(&self, buf: &GpuBuf) -> Result<Vec<u32>> {
+        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.len as u64 * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
     fn len(&self, buf: &GpuBuf) -> usize {
         buf.len

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 use super::cache::RefCache;
 use super::flops::step_flops;
 use super::method::{Method, SelectConfig};
+use super::step::Stepper;
 use crate::backend::{Backend, ScoreMode};
 use crate::batch::{step_indices, Encoded};
 use crate::data::{NoiseKind, Tokenizer};
@@ -37,20 +38,8 @@ pub struct LearnerRun<'a> {
     pub progress: bool,
 }
 
-/// Device buffers of the selection path.
-struct SelectBufs<B: Backend> {
-    a: B::Buf,
-    diag: B::Buf,
-    sums: B::Buf,
-    idx: B::Buf,
-    idx_ring: B::Buf,
-    loss_ring: B::Buf,
-    u_r: B::Buf,
-    v_r: B::Buf,
-    tb_r: B::Buf,
-}
-
-fn noise_shares(counts: &[usize; NoiseKind::ALL.len()]) -> BTreeMap<String, f64> {
+/// Share of each noise kind among counted examples.
+pub(crate) fn noise_shares(counts: &[usize; NoiseKind::ALL.len()]) -> BTreeMap<String, f64> {
     let total: usize = counts.iter().sum();
     NoiseKind::ALL.iter().map(|k| (k.as_str().to_string(), counts[k.index()] as f64 / total.max(1) as f64)).collect()
 }
@@ -58,47 +47,17 @@ fn noise_shares(counts: &[usize; NoiseKind::ALL.len()]) -> BTreeMap<String, f64>
 /// Train a fresh learner with `run.method`; evaluate every `eval_every` steps.
 pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &LearnerRun) -> Result<MethodResult> {
     let spec = run.spec;
-    let b = spec.preset.train.batch;
-    let bsz = run.select.super_batch(b)?;
-    let n_pool = run.pool.len();
-    if n_pool < bsz {
-        bail!("the pool has {n_pool} items, fewer than a super-batch of {bsz}; lower --batch or --filter-ratio");
-    }
-    spec.preset.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
+    let stepper = Stepper::new(be, model, &spec.preset, run.method, run.select, run.pool.len(), run.reference.map(|r| std::rc::Rc::new(r.clone())), spec.seed)?;
+    let (b, bsz) = (stepper.b, stepper.bsz);
     let mode = run.method.score_mode();
-    if mode.is_some() && bsz <= b {
-        bail!("filter ratio {} gives a super-batch of {bsz} for b = {b}: there is nothing to select from; use a larger --filter-ratio", run.select.filter_ratio);
-    }
-    let d = spec.preset.model.embed_dim;
-    let reference = match (run.method.needs_reference(), run.reference) {
-        (true, None) => bail!("method {} needs a reference model (--reference FILE)", run.method.name()),
-        (_, Some(r)) if r.d != d => bail!("the reference embeds into {} dimensions but this learner into {d}: use the same preset", r.d),
-        (_, r) => r,
-    };
+    let has_reference = stepper.reference.is_some();
     let log_every = spec.preset.train.log_every.max(1);
-    let bufs = SelectBufs::<B> {
-        a: be.zeros(bsz * bsz),
-        diag: be.zeros(bsz * bsz),
-        sums: be.zeros(2 * bsz),
-        idx: be.upload_u32(&(0..b as u32).collect::<Vec<_>>()),
-        idx_ring: be.zeros(log_every * b),
-        loss_ring: be.zeros(log_every),
-        u_r: be.zeros(bsz * d),
-        v_r: be.zeros(bsz * d),
-        tb_r: be.upload(&reference.map(|r| r.t_bias.to_vec()).unwrap_or(vec![0.0, 0.0])),
-    };
+    let diag = be.zeros(bsz * bsz);
+    let idx_ring = be.zeros(log_every * b);
+    let loss_ring = be.zeros(log_every);
     let flops = step_flops(&spec.preset.model, b, bsz, run.method);
     let flexi = run.method.flexi();
-    if flexi && !(spec.preset.model.image_size / spec.preset.model.patch).is_multiple_of(2) {
-        bail!("flexi-jest pools the {0}×{0} patch grid 2×2: it needs an even grid (image_size / patch)", spec.preset.model.image_size / spec.preset.model.patch);
-    }
-    let px = spec.preset.model.image_size.pow(2) * 3;
-    let l = spec.preset.model.text_len;
-    model.workspace_at(be, bsz, flexi);
-    model.workspace(be, b);
-    // Flexi-JEST: a fresh random order of the chosen b each step (first half full resolution)
-    let perm = be.zeros(b);
-    let chosen_perm = be.zeros(b);
+    let n_pool = run.pool.len();
 
     let mut res = MethodResult { method: run.method.name().into(), seed: spec.seed, filter_ratio: run.select.filter_ratio, flops_per_step: flops.clone(), ..Default::default() };
     let mut supers: Vec<Vec<usize>> = Vec::new(); // super-batches since the last read-back
@@ -107,7 +66,9 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     let (mut learn_sum, mut learn_n) = (0.0f64, 0usize);
     // timing: wall time of the whole loop minus what is not training (diagnostics, evaluation),
     // each bracketed by syncs so GPU work queued by earlier steps is not misattributed
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut, unused_variables))]
     let (mut ms_score, mut ms_sample, mut ms_excluded) = (0.0f64, 0.0f64, 0.0f64);
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut, unused_variables))]
     let mut phase_steps = 0usize;
     #[cfg(not(target_arch = "wasm32"))]
     let bar = crate::train::progress_bar(run.progress, spec.steps as u64, 0, run.method.name());
@@ -126,23 +87,12 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             Instant::now()
         };
         let sup = step_indices(n_pool, bsz, spec.seed, step as u64);
-        let diag_now = logged && reference.is_some();
+        let diag_now = logged && has_reference;
         // ---- scoring: learner embeddings of the super-batch, reference rows, score matrix
-        if mode.is_some() || diag_now {
-            model.upload_at(be, &run.pool.batch(&sup), flexi);
-            if run.method.needs_learner_scoring() {
-                model.forward_towers_at(be, bsz, flexi);
-            }
-            if let Some(r) = reference {
-                let (u, v) = r.rows(&sup);
-                be.write(&bufs.u_r, &u);
-                be.write(&bufs.v_r, &v);
-            }
-        }
-        if let Some(mode) = mode {
-            let ws_big = model.ws_at(bsz, flexi);
-            let tb_l = &model.params.get(model.t_bias).value;
-            be.score_matrix(&bufs.a, &ws_big.image.emb, &ws_big.text.emb, tb_l, &bufs.u_r, &bufs.v_r, &bufs.tb_r, bsz, d, mode, run.select.score_gain);
+        if mode.is_some() {
+            stepper.score(be, model, run.pool, &sup);
+        } else if diag_now {
+            stepper.embed_super_batch(be, model, run.pool, &sup, false);
         }
         #[cfg(not(target_arch = "wasm32"))]
         let t1 = {
@@ -155,23 +105,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             Instant::now()
         };
         // ---- selection: joint sampler + device-side gather (uniform: the first b)
-        if mode.is_some() {
-            be.joint_sample(&bufs.idx, &bufs.a, &bufs.sums, bsz, b, run.select.chunks, run.method.joint(), spec.seed as u32, step as u32);
-            let mut idx = &bufs.idx;
-            if flexi {
-                let mut order: Vec<u32> = (0..b as u32).collect();
-                crate::data::SplitMix64::new(spec.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
-                be.write_u32(&perm, &order);
-                be.gather_rows(&chosen_perm, &bufs.idx, &perm, b, 1);
-                idx = &chosen_perm;
-            }
-            let (ws_big, ws_small) = (model.ws_at(bsz, flexi), model.ws(b));
-            be.gather_rows(&ws_small.image.input, &ws_big.image.input, idx, b, px);
-            be.gather_rows(&ws_small.text.input, &ws_big.text.input, idx, b, l);
-            be.gather_rows(&ws_small.text.lens, &ws_big.text.lens, idx, b, 1);
-        } else {
-            model.upload(be, &run.pool.batch(&sup[..b]));
-        }
+        stepper.choose(be, model, run.pool, &sup, step);
         #[cfg(not(target_arch = "wasm32"))]
         let t2 = {
             if logged {
@@ -190,11 +124,9 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             if !run.method.needs_learner_scoring() || flexi {
                 model.forward_towers(be, bsz);
             }
-            let ws_big = model.ws(bsz);
-            let tb_l = &model.params.get(model.t_bias).value;
-            be.score_matrix(&bufs.diag, &ws_big.image.emb, &ws_big.text.emb, tb_l, &bufs.u_r, &bufs.v_r, &bufs.tb_r, bsz, d, ScoreMode::Learnability, 1.0);
-            let a = be.read(&bufs.diag)?;
-            let chosen = be.read_u32(&bufs.idx)?;
+            stepper.score_into(be, model, &diag, ScoreMode::Learnability, 1.0, false);
+            let a = be.read(&diag)?;
+            let chosen = be.read_u32(&stepper.idx)?;
             let a = &a;
             let s: f64 = chosen.iter().flat_map(|&i| chosen.iter().map(move |&j| a[i as usize * bsz + j as usize] as f64)).sum();
             learn_sum += s / (b * b) as f64;
@@ -205,20 +137,13 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             ms_excluded += (Instant::now() - t_diag).as_secs_f64() * 1e3; // read-backs synced it
         }
         // ---- training on the chosen sub-batch
-        if flexi {
-            model.forward_mixed(be, b);
-            model.backward_mixed(be, b);
-        } else {
-            model.forward(be, b);
-            model.backward(be, b);
-        }
-        model.optimizer_step(be, &adam_hp(spec, step));
-        be.copy(&bufs.loss_ring, step % log_every, &model.ws(b).stats, 0, 1);
-        be.copy(&bufs.idx_ring, (step % log_every) * b, &bufs.idx, 0, b);
+        stepper.train(be, model, &adam_hp(spec, step));
+        be.copy(&loss_ring, step % log_every, &model.ws(b).stats, 0, 1);
+        be.copy(&idx_ring, (step % log_every) * b, &stepper.idx, 0, b);
         supers.push(sup);
         if logged {
-            let losses = be.read(&bufs.loss_ring)?;
-            let idx = be.read_u32(&bufs.idx_ring)?;
+            let losses = be.read(&loss_ring)?;
+            let idx = be.read_u32(&idx_ring)?;
             let first = res.losses.len();
             for (k, s) in (first..=step).enumerate() {
                 let loss = losses[s % log_every];

@@ -8,5 +8,6 @@ pub mod curate;
 pub mod flops;
 pub mod learner;
 pub mod method;
+pub mod step;
 
 pub use method::{Method, SelectConfig};

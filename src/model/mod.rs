@@ -205,11 +205,17 @@ impl<B: Backend> DualEncoder<B> {
     /// Embeddings of a host batch: (image [n,D], text [n,D]) read back.
     pub fn embed(&mut self, be: &B, batch: &HostBatch) -> Result<(Vec<f32>, Vec<f32>)> {
         self.upload(be, batch);
-        let n = batch.n;
-        let ws = &self.workspaces[&(n, false)];
-        tower_fwd(be, &self.params, &self.image, &ws.image);
-        tower_fwd(be, &self.params, &self.text, &ws.text);
+        self.forward_towers(be, batch.n);
+        let ws = &self.workspaces[&(batch.n, false)];
         Ok((be.read(&ws.image.emb)?, be.read(&ws.text.emb)?))
+    }
+
+    /// `embed` without blocking (the browser's read-back).
+    pub async fn embed_async(&mut self, be: &B, batch: &HostBatch) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.upload(be, batch);
+        self.forward_towers(be, batch.n);
+        let ws = &self.workspaces[&(batch.n, false)];
+        Ok((be.read_async(&ws.image.emb).await?, be.read_async(&ws.text.emb).await?))
     }
 
     /// Text embeddings only (zero-shot class prompts).

@@ -108,6 +108,15 @@ impl<B: Backend> ParamSet<B> {
         Ok(out)
     }
 
+    /// `to_host` without blocking (the browser's read-back).
+    pub async fn to_host_async(&self, be: &B) -> Result<HostTensors> {
+        let mut out = Vec::new();
+        for p in &self.params {
+            out.push((p.name.clone(), p.shape.clone(), be.read_async(&p.value).await?));
+        }
+        Ok(out)
+    }
+
     /// Load values (and moments when present and `with_adam`) from host tensors, checking
     /// every name and shape.
     pub fn from_host(&self, be: &B, tensors: &TensorMap, with_adam: bool, file: &Path) -> Result<()> {
@@ -137,29 +146,38 @@ impl<B: Backend> ParamSet<B> {
 
 /// Write tensors + string metadata as safetensors, atomically (temp file, then rename).
 pub fn save_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: HashMap<String, String>) -> Result<()> {
+    crate::util::write_atomic(path, &safetensors_bytes(tensors, meta)?)
+}
+
+/// The safetensors serialisation of tensors + string metadata.
+pub fn safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)], meta: HashMap<String, String>) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| bytemuck::cast_slice(d).to_vec()).collect();
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .zip(&bytes)
         .map(|((n, s, _), b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
         .collect::<Result<_>>()?;
-    let data = safetensors::serialize(views, Some(meta))?;
-    crate::util::write_atomic(path, &data)
+    Ok(safetensors::serialize(views, Some(meta))?)
 }
 
 /// Read a safetensors file: tensors by name, and its metadata. Clear errors for a missing,
 /// truncated or corrupt file.
 pub fn load_safetensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .with_context(|| format!("{} is not a valid safetensors checkpoint (truncated or corrupt)", path.display()))?;
+    parse_safetensors(&bytes, &path.display().to_string())
+}
+
+/// `load_safetensors` of bytes already in memory; `what` names them in errors.
+pub fn parse_safetensors(bytes: &[u8], what: &str) -> Result<(TensorMap, HashMap<String, String>)> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .with_context(|| format!("{what} is not a valid safetensors checkpoint (truncated or corrupt)"))?;
     let meta = header.metadata().clone().unwrap_or_default();
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{} is not a valid safetensors checkpoint (truncated or corrupt)", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .with_context(|| format!("{what} is not a valid safetensors checkpoint (truncated or corrupt)"))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            bail!("{}: tensor `{name}` is {:?}, expected F32", path.display(), view.dtype());
+            bail!("{what}: tensor `{name}` is {:?}, expected F32", view.dtype());
         }
         let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
         out.insert(name, (view.shape().to_vec(), data));
