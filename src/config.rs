@@ -53,14 +53,16 @@ pub struct Preset {
     pub train: TrainConfig,
 }
 
-pub const PRESETS: &[&str] = &["tiny", "default", "large"];
+pub const PRESETS: &[&str] = &["tiny", "browser", "default", "large"];
 
 impl Preset {
-    /// `tiny`: tests and browser tabs; `default`: the 2-core CPU benchmark; `large`: real GPUs.
+    /// `tiny`: tests; `browser`: the web demo; `default`: the 2-core CPU benchmark; `large`: real GPUs.
     pub fn named(name: &str, vocab: usize) -> Result<Preset> {
         let (model, batch) = match name {
-            // tiny — tests and browser tabs: 8-px patches (16 image tokens), width 32, one block
+            // tiny — tests: 8-px patches (16 image tokens), width 32, one block
             "tiny" => (ModelConfig { image_size: 32, patch: 8, width: 32, depth: 1, heads: 2, mlp_ratio: 2, text_len: 16, vocab, embed_dim: 32 }, 64),
+            // browser — the web demo: the tiny model at b = 32, so two learners step live in a tab
+            "browser" => (ModelConfig { image_size: 32, patch: 8, width: 32, depth: 1, heads: 2, mlp_ratio: 2, text_len: 16, vocab, embed_dim: 32 }, 32),
             // default — DESIGN.md: patch 4 (64 tokens), width 64, depth 2, 4 heads, MLP ×4
             "default" => (ModelConfig { image_size: 32, patch: 4, width: 64, depth: 2, heads: 4, mlp_ratio: 4, text_len: 16, vocab, embed_dim: 64 }, 64),
             // large — for real GPUs: width 192, depth 4, 6 heads
@@ -68,7 +70,7 @@ impl Preset {
             other => bail!("unknown preset `{other}`; choose one of: {}", PRESETS.join(", ")),
         };
         // small models take a larger step (measured: tiny reaches 2× the R@1 at 3e-3)
-        let lr = if name == "tiny" { 3e-3 } else { 1e-3 };
+        let lr = if matches!(name, "tiny" | "browser") { 3e-3 } else { 1e-3 };
         let train = TrainConfig {
             batch,
             lr,

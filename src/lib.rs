@@ -8,6 +8,7 @@ pub mod config;
 pub mod cli;
 pub mod cpu;
 pub mod data;
+pub mod demo;
 pub mod eval;
 pub mod gpu;
 pub mod jest;

@@ -8,6 +8,7 @@ pub mod compare_cmd;
 pub mod select_cmd;
 pub mod info;
 pub mod run;
+pub mod web_cmd;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,12 @@ pub enum Cmd {
     Compare(CompareArgs),
     /// Curate a pool offline: joint selection with a reference (and optionally a learner)
     Select(select_cmd::SelectArgs),
+    /// Serve the browser demo (web/) on 127.0.0.1
+    Serve(web_cmd::ServeArgs),
+    /// Build the browser demo's assets: the data slice and the shipped reference model
+    WebAssets(web_cmd::WebAssetsArgs),
+    /// Run the browser demo's session natively (same code as the page): steps, timings, JSON
+    Demo(web_cmd::DemoArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -178,6 +185,9 @@ pub fn main() -> Result<()> {
         Some(Cmd::Bench(a)) => bench::run(a),
         Some(Cmd::Compare(a)) => compare_cmd::run(a),
         Some(Cmd::Select(a)) => select_cmd::run(a),
+        Some(Cmd::Serve(a)) => web_cmd::serve(a),
+        Some(Cmd::WebAssets(a)) => web_cmd::web_assets(a),
+        Some(Cmd::Demo(a)) => web_cmd::demo(a),
         None => compare_cmd::default_job(),
     }
 }

@@ -1,12 +1,20 @@
-//! The builtin splits embedded from data/ (PNG atlas + TSV per split, manifest.json): no network, wasm-safe.
+//! The builtin splits embedded from data/ (PNG atlas + TSV per split, manifest.json): no network.
 
 use super::atlas::decode_atlas;
 use super::{Dataset, NoiseKind, SplitName};
 use anyhow::{Context, Result};
 
+// The browser build leaves the 16 MB out: the page fetches its own slice (web/assets/data).
+#[cfg(not(target_arch = "wasm32"))]
 macro_rules! data_file {
     ($name:literal) => {
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/", $name)) as &'static [u8]
+    };
+}
+#[cfg(target_arch = "wasm32")]
+macro_rules! data_file {
+    ($name:literal) => {
+        &[] as &'static [u8]
     };
 }
 
@@ -56,7 +64,7 @@ pub fn load_built_dir(dir: &std::path::Path, split: SplitName) -> Result<Dataset
     from_parts(&manifest, &png, &tsv, split, &dir.display().to_string())
 }
 
-fn from_parts(manifest: &serde_json::Value, png: &[u8], tsv: &[u8], split: SplitName, dir: &str) -> Result<Dataset> {
+pub fn from_parts(manifest: &serde_json::Value, png: &[u8], tsv: &[u8], split: SplitName, dir: &str) -> Result<Dataset> {
     let strings = |k: &str| -> Result<Vec<String>> {
         serde_json::from_value(manifest[k].clone()).with_context(|| format!("{dir}/manifest.json: field `{k}`"))
     };

@@ -33,7 +33,8 @@ mod tabular;
 #[cfg(not(target_arch = "wasm32"))]
 mod user;
 
-pub use builtin::{builtin_manifest, load_builtin};
+pub use atlas::encode_atlas;
+pub use builtin::{builtin_manifest, from_parts as load_split_parts, load_builtin, split_tsv};
 #[cfg(not(target_arch = "wasm32"))]
 pub use builtin::load_built_dir;
 pub use rng::SplitMix64;
