@@ -100,7 +100,8 @@ async fn open_webgpu() -> Result<GpuBackend, String> {
     }
     match GpuContext::new(true).await {
         Ok(ctx) => Ok(GpuBackend::new(ctx)),
-        Err(e) => Err(format!("WebGPU gave no usable adapter: {e:#}")),
+        // (the native error's advice — drivers, --backend — means nothing in a browser)
+        Err(_) => Err("this browser has WebGPU but gave no adapter (it may block WebGPU on this machine or driver)".into()),
     }
 }
 
@@ -155,6 +156,10 @@ impl Demo {
             AnySession::Cpu(s) => (&s.settings, s.super_batch()),
         };
         let mut v = serde_json::to_value(s).unwrap();
+        // f32 → JSON would print 0.003000000026: give the page the numbers it was given
+        for (k, x) in [("lr", s.lr), ("score_gain", s.score_gain)] {
+            v[k] = x.to_string().parse::<f64>().unwrap_or(x as f64).into();
+        }
         v["super_batch"] = bsz.into();
         v["chunk_size"] = (s.batch / s.chunks).into();
         v.to_string()

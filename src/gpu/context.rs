@@ -227,7 +227,11 @@ impl GpuContext {
     /// Any device error so far (validation, lost device).
     pub fn check(&self) -> Result<()> {
         if let Some(msg) = self.lost.lock().unwrap().clone() {
+            let msg = msg.trim_end_matches('.');
+            #[cfg(not(target_arch = "wasm32"))]
             bail!("{msg}. Restart the run; use --resume to continue from the last checkpoint");
+            #[cfg(target_arch = "wasm32")]
+            bail!("{msg}; restart the demo");
         }
         if let Some(msg) = self.error.lock().unwrap().take() {
             bail!("GPU error in {msg}");
@@ -345,9 +349,15 @@ impl GpuContext {
         });
         #[cfg(not(target_arch = "wasm32"))]
         self.wait()?; // drives the callback; errors (lost device, timeout) instead of hanging
-        rx.await
-            .map_err(|_| anyhow!("GPU read-back was cancelled (device lost?)"))?
-            .map_err(|e| anyhow!("GPU read-back failed: {e}"))?;
+        let mapped = rx.await;
+        if !matches!(mapped, Ok(Ok(()))) {
+            // a destroyed device fails the map before its lost callback runs: prefer the
+            // lost-device message when there is one
+            self.check()?;
+        }
+        mapped
+            .map_err(|_| anyhow!("GPU read-back was cancelled: the GPU device was probably lost"))?
+            .map_err(|e| anyhow!("GPU read-back failed ({e}): the GPU device was probably lost"))?;
         self.check()?;
         let data = staging.get_mapped_range(..).map_err(|e| anyhow!("mapping read-back buffer: {e:?}"))?.to_vec();
         staging.unmap();
