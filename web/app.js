@@ -158,6 +158,7 @@ async function stepAndShow(demo, fast) {
   S.mats = mats;
   if (r.step === 1) J.firstStep = { super_batch: r.super_batch, selected: r.selected };
   recordStep(S.history, r, S.playing);
+  J.timings = S.history.timings;
   if (r.eval) pushR1(r.eval);
   const lastNoise = S.history.noise[S.history.noise.length - 1];
   if (lastNoise && lastNoise[0] === r.step) {

@@ -1,9 +1,13 @@
 //! The web demo's commands: `serve` (the static site on a loopback port), `web-assets` (the
 //! data slice and shipped reference the page loads) and `demo` (the page's session, natively).
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -35,13 +39,14 @@ pub struct ServeArgs {
 /// A running loopback server; dropping it stops serving.
 pub struct Server {
     pub addr: SocketAddr,
-    server: std::sync::Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -97,7 +102,40 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Serve `dir` on 127.0.0.1:`port` from a background thread (GET and HEAD only).
+/// One request per connection, answered with its length and `Connection: close` (HTTP/1.0
+/// style). tiny_http 0.12 with keep-alive left some of Chromium's parallel module requests
+/// unanswered (measured: 2 of 3 fresh page loads stalled), so this is plain std::net.
+fn answer(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new((&stream).take(64 * 1024));
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, url) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let (status, ctype, body) = if method != "GET" && method != "HEAD" {
+        ("405 Method Not Allowed", "text/plain", b"only GET and HEAD".to_vec())
+    } else {
+        match resolve(root, url).and_then(|p| std::fs::read(&p).ok().map(|b| (p, b))) {
+            Some((p, bytes)) => ("200 OK", content_type(&p), bytes),
+            None => ("404 Not Found", "text/plain", b"not found".to_vec()),
+        }
+    };
+    let mut out = &stream;
+    write!(out, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len())?;
+    if method != "HEAD" {
+        out.write_all(&body)?;
+    }
+    out.flush()?;
+    stream.shutdown(Shutdown::Write)
+}
+
+/// Serve `dir` on 127.0.0.1:`port` from background threads (GET and HEAD only).
 pub fn start_server(dir: &Path, port: u16) -> Result<Server> {
     if !dir.join("index.html").is_file() {
         bail!("{} has no index.html: point --dir at the site folder (web/ in the repository)", dir.display());
@@ -105,29 +143,23 @@ pub fn start_server(dir: &Path, port: u16) -> Result<Server> {
     if !dir.join("pkg/jest_wgpu_bg.wasm").is_file() {
         bail!("{} has no pkg/jest_wgpu_bg.wasm: build the page first with `scripts/build-web.sh`", dir.display());
     }
-    let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}; pick another --port"))?;
-    let addr = server.server_addr().to_ip().context("the server has no IP address")?;
-    let server = std::sync::Arc::new(server);
-    let (srv, root) = (server.clone(), dir.to_path_buf());
+    let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("cannot listen on 127.0.0.1:{port}; pick another --port"))?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, root) = (stop.clone(), dir.to_path_buf());
     let thread = std::thread::spawn(move || {
-        for req in srv.incoming_requests() {
-            let head = *req.method() == tiny_http::Method::Head;
-            if !(head || *req.method() == tiny_http::Method::Get) {
-                let _ = req.respond(tiny_http::Response::from_string("only GET and HEAD").with_status_code(405));
-                continue;
+        for stream in listener.incoming() {
+            if flag.load(Ordering::SeqCst) {
+                break;
             }
-            let resp = match resolve(&root, req.url()).and_then(|p| std::fs::read(&p).ok().map(|b| (p, b))) {
-                Some((p, bytes)) => {
-                    let ct = tiny_http::Header::from_bytes("Content-Type", content_type(&p)).unwrap();
-                    let nc = tiny_http::Header::from_bytes("Cache-Control", "no-cache").unwrap();
-                    tiny_http::Response::from_data(if head { Vec::new() } else { bytes }).with_header(ct).with_header(nc)
-                }
-                None => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
-            };
-            let _ = req.respond(resp);
+            let Ok(stream) = stream else { continue };
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = answer(stream, &root);
+            });
         }
     });
-    Ok(Server { addr, server, thread: Some(thread) })
+    Ok(Server { addr, stop, thread: Some(thread) })
 }
 
 pub fn serve(a: ServeArgs) -> Result<()> {

@@ -131,6 +131,7 @@ async function main() {
       return {
         backend: j.backend, adapter: j.adapter, fallback: j.fallback, steps: j.steps, firstStep: j.firstStep,
         r1: j.r1, urlError: j.urlError, errors: j.errors, settings: j.settings, sameAsDefaults,
+        timings: j.timings || [],
         banner: visible(document.getElementById('fallback-banner')),
         cells: document.querySelectorAll('#grid .cell').length,
         selected: document.querySelectorAll('#grid .cell.selected').length,
@@ -145,7 +146,11 @@ async function main() {
       steps: seen.steps, first_step: seen.firstStep, r1_learner: seen.r1.learner, r1_uniform: seen.r1.uniform,
       cells: seen.cells, selected_cells: seen.selected, matrix_nonblank: seen.nonblank > 0, url_error: seen.urlError,
     });
+    // mean ms per phase over the steps after the first (which compiles the pipelines)
+    const later = seen.timings.slice(1);
+    const mean = (k) => (later.length ? Number((later.reduce((a, t) => a + t[k], 0) / later.length).toFixed(1)) : null);
     Object.assign(extra, {
+      timings_ms_mean: Object.fromEntries(['score', 'sample', 'train', 'uniform_train', 'step'].map((k) => [k, mean(k)])),
       errors: seen.errors, settings: seen.settings, defaults_used: seen.sameAsDefaults,
       super_batch: seen.settings ? seen.settings.super_batch : null, batch: seen.settings ? seen.settings.batch : null,
       matrix_nonblank_pixels: seen.nonblank, horizontal_scroll: seen.scrollWidth > seen.clientWidth,
