@@ -101,7 +101,7 @@ async fn open_webgpu() -> Result<GpuBackend, String> {
     match GpuContext::new(true).await {
         Ok(ctx) => Ok(GpuBackend::new(ctx)),
         // (the native error's advice — drivers, --backend — means nothing in a browser)
-        Err(_) => Err("this browser has WebGPU but gave no adapter (it may block WebGPU on this machine or driver)".into()),
+        Err(_) => Err("this browser has WebGPU but gave no adapter: it may block WebGPU on this machine or driver".into()),
     }
 }
 
