@@ -39,6 +39,8 @@ fn tiny_compare_writes_a_well_formed_report() {
             "tiny",
             "--steps",
             "120",
+            "--reference-steps",
+            "120",
             "--eval-every",
             "40",
             "--backend",

@@ -64,7 +64,7 @@ pub struct CompareArgs {
     /// learner steps per method (default 600)
     #[arg(long)]
     pub steps: Option<usize>,
-    /// reference training steps on the curated split (default: same as --steps)
+    /// reference training steps on the curated split (default: 2000, or --steps if larger)
     #[arg(long)]
     pub reference_steps: Option<usize>,
     /// first seed
