@@ -103,10 +103,15 @@ pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpe
 
 /// Save the trained weights alone (what `eval --model` and `select --reference` read).
 pub fn save_model<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, path: &Path) -> Result<()> {
+    save_safetensors(path, &model.params.to_host(be, false)?, model_meta(spec)?)
+}
+
+/// The metadata of a model file: its format and run description (`load_model` reads them).
+pub fn model_meta(spec: &RunSpec) -> Result<HashMap<String, String>> {
     let mut meta = HashMap::new();
     meta.insert("format".into(), "jest-wgpu-model-1".into());
     meta.insert("spec".into(), serde_json::to_string(spec)?);
-    save_safetensors(path, &model.params.to_host(be, false)?, meta)
+    Ok(meta)
 }
 
 fn spec_of(meta: &HashMap<String, String>, path: &Path) -> Result<RunSpec> {

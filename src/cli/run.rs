@@ -112,7 +112,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -
     let l = spec.preset.model.text_len;
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
     let cache = match (&a.reference, method.needs_reference()) {
-        (Some(r), _) => Some(reference_embeddings(be, r, &pool_e, &spec.data)?),
+        (Some(r), _) => Some(std::rc::Rc::new(reference_embeddings(be, r, &pool_e, &spec.data)?)),
         (None, true) => bail!("--method {} needs --reference FILE (a model from `jest-wgpu train-reference --out FILE`)", method.name()),
         (None, false) => None,
     };
@@ -121,7 +121,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -
         method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, a.filter_ratio, a.chunks, a.score_gain, spec.seed
     );
     let run = LearnerRun {
-        spec: &spec, method, select: &select, pool: &pool_e, test: &test_e, tok: &tok, reference: cache.as_ref(),
+        spec: &spec, method, select: &select, pool: &pool_e, test: &test_e, tok: &tok, reference: cache,
         eval_every: a.eval_every, progress: !a.json,
     };
     let r = train_learner(be, &mut model, &run)?;

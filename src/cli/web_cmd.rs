@@ -12,9 +12,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::backend_choice::{open, BackendChoice, Chosen};
+use super::backend_choice::{open, BackendChoice};
 use crate::backend::Backend;
 use crate::demo::{assets, DemoData, DemoSettings, Session};
+use crate::with_backend;
 
 /// The site folder: `web/` beside the crate when run from a checkout, else `./web`.
 fn default_site() -> PathBuf {
@@ -192,10 +193,7 @@ pub fn web_assets(a: WebAssetsArgs) -> Result<()> {
     let path = out.join("reference.safetensors");
     let (be, why) = open(a.backend)?;
     eprintln!("training the shipped reference on {why}");
-    match be {
-        Chosen::Cpu(be) => assets::train_reference(&be, a.reference_steps, a.seed, &path, true)?,
-        Chosen::Gpu(be) => assets::train_reference(&be, a.reference_steps, a.seed, &path, true)?,
-    }
+    with_backend!(be, |be| assets::train_reference(&be, a.reference_steps, a.seed, &path, true))?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
@@ -231,10 +229,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let (data, reference) = load_assets(&a.assets.unwrap_or_else(|| default_site().join("assets")))?;
     let (be, why) = open(a.backend)?;
     eprintln!("demo session on {why}");
-    match be {
-        Chosen::Cpu(be) => run_demo(be, data, &reference, settings, a.steps, a.json),
-        Chosen::Gpu(be) => run_demo(be, data, &reference, settings, a.steps, a.json),
-    }
+    with_backend!(be, |be| run_demo(be, data, &reference, settings, a.steps, a.json))
 }
 
 fn run_demo<B: Backend>(be: B, data: DemoData, reference: &[u8], settings: DemoSettings, steps: usize, json: bool) -> Result<()> {

@@ -275,12 +275,9 @@ impl<B: Backend> Session<B> {
 /// with the learner as it was when it chose (full resolution). Not counted in the timings.
 fn page_matrices<B: Backend>(be: &B, l: &mut Learner<B>, mats: &[B::Buf; 3], method: Method, pool: &Encoded, sup: &[usize]) {
     if method.score_mode().is_none() {
-        l.stepper.embed_super_batch(be, &mut l.model, pool, sup, false);
+        l.stepper.embed_super_batch(be, &mut l.model, pool, sup, false); // uniform scored nothing
     }
-    if !method.needs_learner_scoring() || method.flexi() {
-        l.model.upload(be, &pool.batch(sup));
-        l.model.forward_towers(be, l.stepper.bsz);
-    }
+    l.stepper.embed_full_res(be, &mut l.model, pool, sup);
     let modes = [ScoreMode::Learnability, ScoreMode::HardLearner, ScoreMode::EasyRef];
     for (buf, mode) in mats.iter().zip(modes) {
         l.stepper.score_into(be, &l.model, buf, mode, 1.0, false);

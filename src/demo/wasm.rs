@@ -76,6 +76,16 @@ enum AnySession {
     Cpu(Session<CpuBackend>),
 }
 
+/// `$body` with `$s` bound to whichever session runs (WebGPU or the CPU twin).
+macro_rules! on_session {
+    ($session:expr, |$s:ident| $body:expr) => {
+        match $session {
+            AnySession::Gpu($s) => $body,
+            AnySession::Cpu($s) => $body,
+        }
+    };
+}
+
 /// The browser's own words for its adapter (GPUAdapterInfo: vendor, architecture,
 /// description); wgpu leaves the name empty on the web.
 async fn browser_adapter_label() -> Option<String> {
@@ -151,10 +161,7 @@ impl Demo {
     }
     /// The normalised settings plus the derived super-batch B and chunk size m.
     pub fn settings(&self) -> String {
-        let (s, bsz) = match &self.session {
-            AnySession::Gpu(s) => (&s.settings, s.super_batch()),
-            AnySession::Cpu(s) => (&s.settings, s.super_batch()),
-        };
+        let (s, bsz) = on_session!(&self.session, |s| (&s.settings, s.super_batch()));
         let mut v = serde_json::to_value(s).unwrap();
         // f32 → JSON would print 0.003000000026: give the page the numbers it was given
         for (k, x) in [("lr", s.lr), ("score_gain", s.score_gain)] {
@@ -165,19 +172,12 @@ impl Demo {
         v.to_string()
     }
     pub fn initial_eval(&self) -> String {
-        let e = match &self.session {
-            AnySession::Gpu(s) => &s.initial_eval,
-            AnySession::Cpu(s) => &s.initial_eval,
-        };
+        let e = on_session!(&self.session, |s| &s.initial_eval);
         serde_json::to_string(e).unwrap()
     }
     /// One step of both learners, as JSON (see `StepReport`).
     pub async fn step(&mut self) -> Result<String, JsError> {
-        let rep = match &mut self.session {
-            AnySession::Gpu(s) => s.step().await,
-            AnySession::Cpu(s) => s.step().await,
-        }
-        .map_err(js_err)?;
+        let rep = on_session!(&mut self.session, |s| s.step().await).map_err(js_err)?;
         Ok(serde_json::to_string(&rep).unwrap())
     }
     /// Destroy the GPU device, as a driver reset would (for tests of the page's recovery);
@@ -193,10 +193,7 @@ impl Demo {
     }
     /// Last step's B×B matrix: "learnability", "learner" (loss) or "reference" (loss).
     pub fn matrix(&self, kind: &str) -> Result<Float32Array, JsError> {
-        let last = match &self.session {
-            AnySession::Gpu(s) => &s.last,
-            AnySession::Cpu(s) => &s.last,
-        };
+        let last = on_session!(&self.session, |s| &s.last);
         let k = match kind {
             "learnability" => 0,
             "learner" => 1,
@@ -239,8 +236,5 @@ async fn reference_bytes<B: Backend>(be: &B, data: &DemoData, settings: &DemoSet
             let _ = on_progress.call3(&JsValue::NULL, &(step + 1).into(), &steps.into(), &loss.into());
         }
     }
-    let mut meta = std::collections::HashMap::new();
-    meta.insert("format".into(), "jest-wgpu-model-1".into());
-    meta.insert("spec".into(), serde_json::to_string(&spec)?);
-    crate::model::params::safetensors_bytes(&model.params.to_host_async(be).await?, meta)
+    crate::model::params::safetensors_bytes(&model.params.to_host_async(be).await?, crate::train::model_meta(&spec)?)
 }

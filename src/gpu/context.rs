@@ -364,12 +364,6 @@ impl GpuContext {
         Ok(data)
     }
 
-    /// Blocking read-back (native).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_bytes(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        pollster::block_on(self.read_bytes_async(buf, bytes))
-    }
-
     /// A new storage buffer, zero-filled, of `words` 4-byte words (at least one).
     pub fn storage(&self, words: usize, label: &'static str) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {

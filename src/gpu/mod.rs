@@ -86,13 +86,11 @@ impl Backend for GpuBackend {
     }
     #[cfg(not(target_arch = "wasm32"))]
     fn read(&self, buf: &GpuBuf) -> Result<Vec<f32>> {
-        let bytes = self.ctx.read_bytes(&buf.buf, buf.len as u64 * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        pollster::block_on(self.read_async(buf))
     }
     #[cfg(not(target_arch = "wasm32"))]
     fn read_u32(&self, buf: &GpuBuf) -> Result<Vec<u32>> {
-        let bytes = self.ctx.read_bytes(&buf.buf, buf.len as u64 * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        pollster::block_on(self.read_u32_async(buf))
     }
     #[cfg(target_arch = "wasm32")]
     fn read(&self, _buf: &GpuBuf) -> Result<Vec<f32>> {

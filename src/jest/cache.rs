@@ -15,7 +15,7 @@ use crate::model::params::{load_safetensors, save_safetensors};
 use crate::train::load_model;
 
 /// The frozen reference's view of the pool.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct RefCache {
     /// image embeddings [n, d]
     pub u: Vec<f32>,

@@ -145,7 +145,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let ref_path = o.out.join("reference.safetensors");
     let reference_eval = reference(be, &ref_spec, &ref_path, &curated_e, &test_e, &tok, o.progress)?;
     eprintln!("reference: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
-    let cache = reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?;
+    let cache = std::rc::Rc::new(reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?);
 
     let mut runs = Vec::new();
     for &f in &o.filter_ratios {
@@ -154,7 +154,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
             for &method in &o.methods {
                 let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
                 let mut model = new_model(be, &spec)?;
-                let run = LearnerRun { spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(&cache), eval_every: o.eval_every, progress: o.progress };
+                let run = LearnerRun { spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(cache.clone()), eval_every: o.eval_every, progress: o.progress };
                 let r = train_learner(be, &mut model, &run)?;
                 eprintln!(
                     "{:<26} f={f} seed={seed}: R@1 {:.4} (i2t {:.4}, t2i {:.4})  clean {:.0}%  {:.0} ms/step (scoring {:.1}, sampling {:.2})",

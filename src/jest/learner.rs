@@ -5,6 +5,7 @@
 //! learnability of the chosen batches are read back every `log_every` steps.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 #[cfg(not(target_arch = "wasm32"))]
 use std::time::Instant;
 
@@ -33,7 +34,7 @@ pub struct LearnerRun<'a> {
     pub pool: &'a Encoded<'a>,
     pub test: &'a Encoded<'a>,
     pub tok: &'a Tokenizer,
-    pub reference: Option<&'a RefCache>,
+    pub reference: Option<Rc<RefCache>>,
     pub eval_every: usize,
     pub progress: bool,
 }
@@ -47,7 +48,7 @@ pub(crate) fn noise_shares(counts: &[usize; NoiseKind::ALL.len()]) -> BTreeMap<S
 /// Train a fresh learner with `run.method`; evaluate every `eval_every` steps.
 pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &LearnerRun) -> Result<MethodResult> {
     let spec = run.spec;
-    let stepper = Stepper::new(be, model, &spec.preset, run.method, run.select, run.pool.len(), run.reference.map(|r| std::rc::Rc::new(r.clone())), spec.seed)?;
+    let stepper = Stepper::new(be, model, &spec.preset, run.method, run.select, run.pool.len(), run.reference.clone(), spec.seed)?;
     let (b, bsz) = (stepper.b, stepper.bsz);
     let mode = run.method.score_mode();
     let has_reference = stepper.reference.is_some();
@@ -56,7 +57,6 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     let idx_ring = be.zeros(log_every * b);
     let loss_ring = be.zeros(log_every);
     let flops = step_flops(&spec.preset.model, b, bsz, run.method);
-    let flexi = run.method.flexi();
     let n_pool = run.pool.len();
 
     let mut res = MethodResult { method: run.method.name().into(), seed: spec.seed, filter_ratio: run.select.filter_ratio, flops_per_step: flops.clone(), ..Default::default() };
@@ -118,12 +118,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
         #[cfg(not(target_arch = "wasm32"))]
         let t_diag = Instant::now();
         if diag_now {
-            if flexi {
-                model.upload(be, &run.pool.batch(&sup));
-            }
-            if !run.method.needs_learner_scoring() || flexi {
-                model.forward_towers(be, bsz);
-            }
+            stepper.embed_full_res(be, model, run.pool, &sup);
             stepper.score_into(be, model, &diag, ScoreMode::Learnability, 1.0, false);
             let a = be.read(&diag)?;
             let chosen = be.read_u32(&stepper.idx)?;

@@ -114,6 +114,18 @@ impl<B: Backend> Stepper<B> {
         self.score_into(be, model, &self.a, mode, self.select.score_gain, self.method.flexi());
     }
 
+    /// After `score` (or `embed_super_batch`): the learner's full-resolution embeddings of the
+    /// super-batch as it was when it chose, for diagnostics — recomputed only where scoring
+    /// did not leave them (no learner scoring, or Flexi-JEST's low resolution).
+    pub fn embed_full_res(&self, be: &B, model: &mut DualEncoder<B>, pool: &Encoded, sup: &[usize]) {
+        if self.method.flexi() {
+            model.upload(be, &pool.batch(sup));
+        }
+        if !self.method.needs_learner_scoring() || self.method.flexi() {
+            model.forward_towers(be, self.bsz);
+        }
+    }
+
     /// A score matrix [B, B] of the super-batch's current embeddings (learner's at `lowres`,
     /// reference rows as uploaded): out[i, j] for image i and text j.
     pub fn score_into(&self, be: &B, model: &DualEncoder<B>, out: &B::Buf, mode: ScoreMode, gain: f32, lowres: bool) {

@@ -202,15 +202,8 @@ impl<B: Backend> DualEncoder<B> {
         &self.workspaces[&(n, lowres)]
     }
 
-    /// Embeddings of a host batch: (image [n,D], text [n,D]) read back.
-    pub fn embed(&mut self, be: &B, batch: &HostBatch) -> Result<(Vec<f32>, Vec<f32>)> {
-        self.upload(be, batch);
-        self.forward_towers(be, batch.n);
-        let ws = &self.workspaces[&(batch.n, false)];
-        Ok((be.read(&ws.image.emb)?, be.read(&ws.text.emb)?))
-    }
-
-    /// `embed` without blocking (the browser's read-back).
+    /// Embeddings of a host batch: (image [n,D], text [n,D]) read back without blocking
+    /// (natively, `block_on` it; `eval::embed_all` does).
     pub async fn embed_async(&mut self, be: &B, batch: &HostBatch) -> Result<(Vec<f32>, Vec<f32>)> {
         self.upload(be, batch);
         self.forward_towers(be, batch.n);
