@@ -1,11 +1,11 @@
-// tokens.wgsl — token embedding, image patchify / 2×2 downsampling, positional add, masked mean pooling.
+// tokens.wgsl — token embedding, image patchify / area resampling, positional add, masked mean pooling.
 // One invocation per output element, 256 per workgroup; the linear index is
 // i = gid.x + gid.y * nwg.x * 256 (dispatches fold large counts into x·y, as in elementwise.wgsl).
 // Every reduction (embed_bwd, add_pos_bwd, mean_pool_fwd) is a loop owned by one invocation, in a
 // fixed order: deterministic, no atomics.
 
-// Meaning of a, b, c per entry point is given in its comment.
-struct Params { a: u32, b: u32, c: u32, _pad: u32 };
+// Meaning of a, b, c, d per entry point is given in its comment.
+struct Params { a: u32, b: u32, c: u32, d: u32 };
 
 @group(0) @binding(0) var<uniform> p: Params;
 
@@ -75,25 +75,67 @@ fn patchify(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     pf_out[o] = pf_images[((img * s + y) * s + x) * 3u + ch];
 }
 
-// ---- downsample2x: out[img,y,x,ch] = ¼ Σ_{dy,dx ∈ {0,1}} images[img, 2y+dy, 2x+dx, ch]
-//      (a = n, b = s) ----
-@group(0) @binding(1) var<storage, read_write> ds_out: array<f32>;  // [n, s/2, s/2, 3]
-@group(0) @binding(2) var<storage, read> ds_images: array<f32>;     // [n, s, s, 3]
+// ---- area resampling of square grids (Flexi-JEST's low resolution)   (a = n, b = s_in, c = s_out, d = ch)
+// Output cell y covers [y·r, (y+1)·r) of the input, r = s_in/s_out; input cell u weighs
+//   w(y, u) = |[u, u+1) ∩ [y·r, (y+1)·r)| / r.
+// In units of 1/(s_in·s_out) pixel the overlaps are integers: cell u spans [u·s_out, (u+1)·s_out),
+// cell y spans [y·s_in, (y+1)·s_in), and the cells u overlapping y are y·s_in/s_out ..= ((y+1)·s_in−1)/s_out.
+fn area_weight(y: u32, u: u32, s_in: u32, s_out: u32) -> f32 {
+    let lo = max(u * s_out, y * s_in);
+    let hi = min((u + 1u) * s_out, (y + 1u) * s_in);
+    if (hi <= lo) { return 0.0; }
+    return f32(hi - lo) / f32(s_in);
+}
+
+// area_resize_fwd: out[i,y,x,k] = Σ_{u,v} w(y,u)·w(x,v)·src[i,u,v,k]
+@group(0) @binding(1) var<storage, read_write> rf_out: array<f32>;  // [n, s_out, s_out, ch]
+@group(0) @binding(2) var<storage, read> rf_x: array<f32>;          // [n, s_in, s_in, ch]
 
 @compute @workgroup_size(256)
-fn downsample2x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn area_resize_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let o = index(gid, nwg);
-    let s = p.b;
-    let h = s / 2u;
-    if (o >= p.a * h * h * 3u) { return; }
-    let ch = o % 3u;
-    let x = (o / 3u) % h;
-    let y = (o / (3u * h)) % h;
-    let img = o / (3u * h * h);
-    let i00 = ((img * s + 2u * y) * s + 2u * x) * 3u + ch;
-    let i10 = i00 + s * 3u;
-    let sum = (ds_images[i00] + ds_images[i00 + 3u]) + (ds_images[i10] + ds_images[i10 + 3u]);
-    ds_out[o] = 0.25 * sum;
+    let s_in = p.b;
+    let s_out = p.c;
+    let ch = p.d;
+    if (o >= p.a * s_out * s_out * ch) { return; }
+    let k = o % ch;
+    let x = (o / ch) % s_out;
+    let y = (o / (ch * s_out)) % s_out;
+    let i = o / (ch * s_out * s_out);
+    var sum = 0.0;
+    for (var u = (y * s_in) / s_out; u <= ((y + 1u) * s_in - 1u) / s_out; u = u + 1u) {
+        let wy = area_weight(y, u, s_in, s_out);
+        for (var v = (x * s_in) / s_out; v <= ((x + 1u) * s_in - 1u) / s_out; v = v + 1u) {
+            sum = sum + (wy * area_weight(x, v, s_in, s_out)) * rf_x[((i * s_in + u) * s_in + v) * ch + k];
+        }
+    }
+    rf_out[o] = sum;
+}
+
+// area_resize_bwd: dx[i,u,v,k] += Σ_{y,x} w(y,u)·w(x,v)·dout[i,y,x,k]   (the transpose; one
+// invocation per input cell, looping over the output cells y = u·s_out/s_in ..= ((u+1)·s_out−1)/s_in)
+@group(0) @binding(1) var<storage, read_write> rb_dx: array<f32>;   // [n, s_in, s_in, ch]
+@group(0) @binding(2) var<storage, read> rb_dout: array<f32>;       // [n, s_out, s_out, ch]
+
+@compute @workgroup_size(256)
+fn area_resize_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = index(gid, nwg);
+    let s_in = p.b;
+    let s_out = p.c;
+    let ch = p.d;
+    if (j >= p.a * s_in * s_in * ch) { return; }
+    let k = j % ch;
+    let v = (j / ch) % s_in;
+    let u = (j / (ch * s_in)) % s_in;
+    let i = j / (ch * s_in * s_in);
+    var sum = 0.0;
+    for (var y = (u * s_out) / s_in; y <= ((u + 1u) * s_out - 1u) / s_in; y = y + 1u) {
+        let wy = area_weight(y, u, s_in, s_out);
+        for (var x = (v * s_out) / s_in; x <= ((v + 1u) * s_out - 1u) / s_in; x = x + 1u) {
+            sum = sum + (wy * area_weight(x, v, s_in, s_out)) * rb_dout[((i * s_out + y) * s_out + x) * ch + k];
+        }
+    }
+    rb_dx[j] = rb_dx[j] + sum;
 }
 
 // ---- add_pos_fwd: x[i,t,ch] += pos[t,ch]      (a = n, b = t, c = c) ----
@@ -160,45 +202,4 @@ fn mean_pool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let len = min(mb_lens[i], p.b);
     if (tau >= len) { return; }
     mb_dx[o] = mb_dx[o] + mb_dout[i * p.c + ch] / f32(len);
-}
-
-// ---- pos_pool2x_fwd: low-resolution positional table (Flexi-JEST) ----
-// The g×g grid of positions [g·g, c] averaged over 2×2 cells → [(g/2)², c]:
-//   out[(Y, X), k] = ¼ Σ_{dy,dx ∈ {0,1}} pos[(2Y+dy)·g + 2X+dx, k].     p.a = g, p.b = c
-@group(0) @binding(1) var<storage, read_write> qf_out: array<f32>;  // [(g/2)², c]
-@group(0) @binding(2) var<storage, read> qf_pos: array<f32>;        // [g·g, c]
-
-@compute @workgroup_size(256)
-fn pos_pool2x_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
-    let g = p.a;
-    let c = p.b;
-    let h = g / 2u;
-    if (i >= h * h * c) { return; }
-    let k = i % c;
-    let cell = i / c;
-    let y = cell / h;
-    let x = cell % h;
-    let r0 = (2u * y) * g + 2u * x;
-    let r1 = r0 + g;
-    qf_out[i] = 0.25 * (qf_pos[r0 * c + k] + qf_pos[(r0 + 1u) * c + k] + qf_pos[r1 * c + k] + qf_pos[(r1 + 1u) * c + k]);
-}
-
-// ---- pos_pool2x_bwd: dpos[(y, x), k] += ¼ dlow[(y/2, x/2), k]     p.a = g, p.b = c ----
-@group(0) @binding(1) var<storage, read_write> qb_dpos: array<f32>; // [g·g, c]
-@group(0) @binding(2) var<storage, read> qb_dlow: array<f32>;       // [(g/2)², c]
-
-@compute @workgroup_size(256)
-fn pos_pool2x_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
-    let g = p.a;
-    let c = p.b;
-    if (i >= g * g * c) { return; }
-    let k = i % c;
-    let cell = i / c;
-    let y = cell / g;
-    let x = cell % g;
-    let h = g / 2u;
-    if (y >= 2u * h || x >= 2u * h) { return; } // odd g: the last row/column is not pooled
-    qb_dpos[i] = qb_dpos[i] + 0.25 * qb_dlow[((y / 2u) * h + x / 2u) * c + k];
 }

@@ -178,12 +178,12 @@ pub trait Backend {
     /// Image to patches (im2col). images [n, s, s, 3] (HWC, f32), out [n, (s/p)², p·p·3]
     /// with the patch vector ordered (py, px, channel). No backward: images are inputs.
     fn patchify(&self, out: &Self::Buf, images: &Self::Buf, n: usize, s: usize, p: usize);
-    /// 2×2 average pooling: images [n, s, s, 3] → out [n, s/2, s/2, 3] (low-resolution scoring)
-    fn downsample2x(&self, out: &Self::Buf, images: &Self::Buf, n: usize, s: usize);
-    /// Low-resolution positional table: out [(g/2)², c] = 2×2 averages of pos [g·g, c]
-    fn pos_pool2x_fwd(&self, out: &Self::Buf, pos: &Self::Buf, g: usize, c: usize);
-    /// dpos [g·g, c] += ¼ dlow [(g/2)², c] of each position's cell
-    fn pos_pool2x_bwd(&self, dpos: &Self::Buf, dlow: &Self::Buf, g: usize, c: usize);
+    /// Area resampling of square grids (Flexi-JEST's low resolution): x [n, s_in, s_in, ch] →
+    /// out [n, s_out, s_out, ch], each output cell the overlap-weighted mean of the input cells
+    /// it covers. Images use ch = 3; the positional table [g·g, c] is n = 1, ch = c.
+    fn area_resize_fwd(&self, out: &Self::Buf, x: &Self::Buf, n: usize, s_in: usize, s_out: usize, ch: usize);
+    /// The transpose: dx [n, s_in, s_in, ch] += resizeᵀ(dout [n, s_out, s_out, ch])
+    fn area_resize_bwd(&self, dx: &Self::Buf, dout: &Self::Buf, n: usize, s_in: usize, s_out: usize, ch: usize);
     /// x[i,t,:] += pos[t,:]                   x [n,t,c], pos [t,c]
     fn add_pos_fwd(&self, x: &Self::Buf, pos: &Self::Buf, n: usize, t: usize, c: usize);
     /// dpos[t,:] += Σ_i dx[i,t,:]

@@ -179,6 +179,18 @@ fn impossible_selection_settings_fail_before_training() {
             &["train", "--method", "jest", "--preset", "tiny"],
             "needs --reference",
         ),
+        (
+            &["compare", "--preset", "tiny", "--flexi-size", "20"],
+            "must be a multiple of the 8-px patch",
+        ),
+        (
+            &["compare", "--preset", "tiny", "--flexi-size", "40"],
+            "at most the 32-px image",
+        ),
+        (
+            &["compare", "--preset", "tiny", "--flexi-low-share", "1.5"],
+            "--flexi-low-share must lie in [0, 1]",
+        ),
     ];
     for (args, want) in cases {
         let out = bin()
@@ -288,11 +300,14 @@ fn gpu_jest_learner_matches_the_cpu_run() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path().join("ref.safetensors");
     train_reference(&r, "tiny", "30", &[]);
-    for method in ["jest", "flexi-jest"] {
+    // flexi-jest at its default (16 px: 2×2 average pooling) and at 24 px (area weights 3:1)
+    for (method, flexi) in [("jest", "16"), ("flexi-jest", "16"), ("flexi-jest", "24")] {
         let run = |be: &str| {
             let o = bin()
                 .args([
                     "train",
+                    "--flexi-size",
+                    flexi,
                     "--method",
                     method,
                     "--preset",
@@ -338,7 +353,7 @@ fn gpu_jest_learner_matches_the_cpu_run() {
                 i + 1
             );
         }
-        println!("{method}: cpu losses {lc:?}\ngpu losses {lg:?}");
+        println!("{method} ({flexi} px): cpu losses {lc:?}\ngpu losses {lg:?}");
     }
 }
 

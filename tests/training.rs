@@ -68,39 +68,50 @@ fn tiny_reference_training_lifts_retrieval_well_above_chance() {
 /// backend, at the largest-gradient entry of every tensor.
 #[test]
 fn whole_model_gradients_match_finite_differences() {
-    grad_check(false);
+    grad_check(None);
 }
 
 /// The same for Flexi-JEST's mixed-resolution step (half the images pooled to half size,
 /// positional grid pooled alike, one loss over the whole batch).
 #[test]
 fn mixed_resolution_gradients_match_finite_differences() {
-    grad_check(true);
+    grad_check(Some((16, 4)));
 }
 
-fn grad_check(mixed: bool) {
+/// And at a resolution that is not a power-of-two step down (32 → 24 px, an 8×8 positional
+/// grid resampled to 6×6), with 3 of the 8 images there.
+#[test]
+fn mixed_resolution_24px_gradients_match_finite_differences() {
+    grad_check(Some((24, 3)));
+}
+
+/// `mixed`: (low-resolution side in px, images of the batch trained there).
+fn grad_check(mixed: Option<(usize, usize)>) {
     let tok = Tokenizer::builtin().unwrap();
     let curated = load_builtin(SplitName::Curated).unwrap();
     let mut s = spec("tiny", 1, &tok);
     s.preset.model.depth = 2;
-    s.preset.model.patch = 4; // an 8×8 grid, 4×4 at low resolution
+    s.preset.model.patch = 4; // an 8×8 grid; 4×4 or 6×6 at low resolution
     let be = CpuBackend::new();
     let enc = Encoded::new(&curated, &tok, s.preset.model.text_len);
     let b = 8;
     let batch = enc.batch(&step_indices(enc.len(), b, 3, 0));
     let mut model = new_model(&be, &s).unwrap();
+    if let Some((px, _)) = mixed {
+        model.set_low_size(px);
+    }
     model.upload(&be, &batch);
     let loss = |m: &mut jest_wgpu::model::DualEncoder<CpuBackend>| -> f64 {
-        if mixed {
-            m.forward_mixed(&be, b);
+        if let Some((_, n_low)) = mixed {
+            m.forward_mixed(&be, b, n_low);
         } else {
             m.forward(&be, b);
         }
         be.read(&m.ws(b).stats).unwrap()[0] as f64
     };
     loss(&mut model);
-    if mixed {
-        model.backward_mixed(&be, b);
+    if let Some((_, n_low)) = mixed {
+        model.backward_mixed(&be, b, n_low);
     } else {
         model.backward(&be, b);
     }
@@ -130,6 +141,6 @@ fn grad_check(mixed: bool) {
         assert!(rel < 0.05, "{name}[{k}]: analytic {g:.6} vs numeric {num:.6} (rel {rel:.3})");
         checked += 1;
     }
-    println!("mixed resolution: {mixed}; checked {checked} tensors; worst relative error {worst:.4}");
+    println!("mixed resolution: {mixed:?}; checked {checked} tensors; worst relative error {worst:.4}");
     assert!(checked >= 20, "only {checked} tensors had gradients large enough to check");
 }

@@ -37,6 +37,8 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
         methods,
         chunks: a.chunks,
         score_gain: a.score_gain,
+        flexi_size: a.flexi_size,
+        flexi_low_share: a.flexi_low_share,
         eval_every: a.eval_every.unwrap_or((steps / 20).max(1)),
         batch: a.batch,
         lr: a.lr,

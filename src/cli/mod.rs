@@ -88,6 +88,12 @@ pub struct CompareArgs {
     /// held-out evaluation every k steps (default: steps / 20)
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
+    #[arg(long)]
+    pub flexi_size: Option<usize>,
+    /// Flexi-JEST: share of each sub-batch trained at that low resolution
+    #[arg(long, default_value_t = 0.5)]
+    pub flexi_low_share: f64,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long)]
@@ -115,7 +121,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// selection method of the learner: uniform | hard-learner | easy-ref | learnability |
-    /// jest | independent-learnability
+    /// jest | independent-learnability | flexi-jest
     #[arg(long, default_value = "uniform")]
     pub method: String,
     /// reference model (from train-reference) for the scored methods
@@ -130,6 +136,12 @@ pub struct TrainArgs {
     /// score gain g
     #[arg(long, default_value_t = 100.0)]
     pub score_gain: f32,
+    /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
+    #[arg(long)]
+    pub flexi_size: Option<usize>,
+    /// Flexi-JEST: share of each sub-batch trained at that low resolution
+    #[arg(long, default_value_t = 0.5)]
+    pub flexi_low_share: f64,
     /// training data: a builtin split (curated | pool) or a folder / .tar of your own
     #[arg(long)]
     pub data: Option<String>,

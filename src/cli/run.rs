@@ -104,7 +104,7 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
 fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
     let spec = spec_from_args(a, false, &tok)?;
-    let select = SelectConfig { filter_ratio: a.filter_ratio, chunks: a.chunks, score_gain: a.score_gain };
+    let select = SelectConfig { flexi_size: a.flexi_size, flexi_low_share: a.flexi_low_share, ..SelectConfig::new(a.filter_ratio, a.chunks, a.score_gain) };
     let bsz = select.super_batch(spec.preset.train.batch)?;
     let mut model = new_model(be, &spec)?;
     let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;

@@ -151,14 +151,11 @@ impl Backend for CpuBackend {
     fn patchify(&self, out: &CpuBuf, images: &CpuBuf, n: usize, s: usize, p: usize) {
         tokens::patchify(&mut out.borrow_mut(), &images.borrow(), n, s, p);
     }
-    fn downsample2x(&self, out: &CpuBuf, images: &CpuBuf, n: usize, s: usize) {
-        tokens::downsample2x(&mut out.borrow_mut(), &images.borrow(), n, s);
+    fn area_resize_fwd(&self, out: &CpuBuf, x: &CpuBuf, n: usize, s_in: usize, s_out: usize, ch: usize) {
+        tokens::area_resize_fwd(&mut out.borrow_mut(), &x.borrow(), n, s_in, s_out, ch);
     }
-    fn pos_pool2x_fwd(&self, out: &CpuBuf, pos: &CpuBuf, g: usize, c: usize) {
-        tokens::pos_pool2x_fwd(&mut out.borrow_mut(), &pos.borrow(), g, c);
-    }
-    fn pos_pool2x_bwd(&self, dpos: &CpuBuf, dlow: &CpuBuf, g: usize, c: usize) {
-        tokens::pos_pool2x_bwd(&mut dpos.borrow_mut(), &dlow.borrow(), g, c);
+    fn area_resize_bwd(&self, dx: &CpuBuf, dout: &CpuBuf, n: usize, s_in: usize, s_out: usize, ch: usize) {
+        tokens::area_resize_bwd(&mut dx.borrow_mut(), &dout.borrow(), n, s_in, s_out, ch);
     }
     fn add_pos_fwd(&self, x: &CpuBuf, pos: &CpuBuf, n: usize, t: usize, c: usize) {
         tokens::add_pos_fwd(&mut x.borrow_mut(), &pos.borrow(), n, t, c);

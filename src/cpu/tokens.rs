@@ -1,4 +1,4 @@
-//! Twins of `shaders/tokens.wgsl`: token embedding, patchify, 2×2 downsampling, positional add, masked mean pooling.
+//! Twins of `shaders/tokens.wgsl`: token embedding, patchify, area resampling, positional add, masked mean pooling.
 
 use rayon::prelude::*;
 
@@ -75,31 +75,82 @@ pub fn patchify<T: Real>(out: &mut [T], images: &[T], n: usize, s: usize, p: usi
     }
 }
 
-/// out[img,y,x,ch] = ¼ Σ_{dy,dx ∈ {0,1}} images[img, 2y+dy, 2x+dx, ch]
-/// out: [n, s/2, s/2, 3]; images: [n, s, s, 3]
-pub fn downsample2x<T: Real>(out: &mut [T], images: &[T], n: usize, s: usize) {
-    let h = s / 2;
-    let per_img = h * h * 3;
-    if per_img == 0 {
+/// Area resampling s_in → s_out along both axes: output cell y covers [y·r, (y+1)·r) of the
+/// input, r = s_in/s_out, and input cell u gets the weight of its overlap with it, over r.
+/// In units of 1/(s_in·s_out) pixel, cell u spans [u·s_out, (u+1)·s_out) and cell y spans
+/// [y·s_in, (y+1)·s_in): overlaps are integers, so twin and shader agree exactly.
+/// Returns the weight w(y, u) = overlap / s_in.
+pub fn area_weight(y: usize, u: usize, s_in: usize, s_out: usize) -> f64 {
+    let lo = (u * s_out).max(y * s_in);
+    let hi = ((u + 1) * s_out).min((y + 1) * s_in);
+    hi.saturating_sub(lo) as f64 / s_in as f64
+}
+
+/// The input cells u that overlap output cell y: u_lo..=u_hi.
+pub fn area_span(y: usize, s_in: usize, s_out: usize) -> (usize, usize) {
+    ((y * s_in) / s_out, ((y + 1) * s_in - 1) / s_out)
+}
+
+/// out[i,y,x,k] = Σ_{u,v} w(y,u)·w(x,v)·x[i,u,v,k]   (w: `area_weight`)
+/// out: [n, s_out, s_out, ch]; x: [n, s_in, s_in, ch]. Images ([n,s,s,3]) and the positional
+/// grid ([1,g,g,c]) of Flexi-JEST's low resolution; s_in = 2·s_out is 2×2 average pooling.
+pub fn area_resize_fwd<T: Real>(out: &mut [T], x: &[T], n: usize, s_in: usize, s_out: usize, ch: usize) {
+    let per = s_out * s_out * ch;
+    if per == 0 || s_in == 0 {
         return;
     }
-    let image = |img: usize, o: &mut [T]| {
-        for y in 0..h {
-            for x in 0..h {
-                for ch in 0..3 {
-                    let i00 = ((img * s + 2 * y) * s + 2 * x) * 3 + ch;
-                    let i10 = i00 + s * 3;
-                    let sum = (images[i00] + images[i00 + 3]) + (images[i10] + images[i10 + 3]);
-                    o[(y * h + x) * 3 + ch] = T::c(0.25) * sum;
+    let one = |i: usize, o: &mut [T]| {
+        for y in 0..s_out {
+            let (u0, u1) = area_span(y, s_in, s_out);
+            for xx in 0..s_out {
+                let (v0, v1) = area_span(xx, s_in, s_out);
+                for k in 0..ch {
+                    let mut sum = T::c(0.0);
+                    for u in u0..=u1 {
+                        let wy = T::c(area_weight(y, u, s_in, s_out));
+                        for v in v0..=v1 {
+                            let w = wy * T::c(area_weight(xx, v, s_in, s_out));
+                            sum = sum + w * x[((i * s_in + u) * s_in + v) * ch + k];
+                        }
+                    }
+                    o[(y * s_out + xx) * ch + k] = sum;
                 }
             }
         }
     };
-    let out = &mut out[..n * per_img];
+    let out = &mut out[..n * per];
     if out.len() >= PAR_MIN {
-        out.par_chunks_mut(per_img).enumerate().for_each(|(i, o)| image(i, o));
+        out.par_chunks_mut(per).enumerate().for_each(|(i, o)| one(i, o));
     } else {
-        out.chunks_mut(per_img).enumerate().for_each(|(i, o)| image(i, o));
+        out.chunks_mut(per).enumerate().for_each(|(i, o)| one(i, o));
+    }
+}
+
+/// dx[i,u,v,k] += Σ_{y,x} w(y,u)·w(x,v)·dout[i,y,x,k]   — the transpose of `area_resize_fwd`
+/// dx: [n, s_in, s_in, ch]; dout: [n, s_out, s_out, ch]
+pub fn area_resize_bwd<T: Real>(dx: &mut [T], dout: &[T], n: usize, s_in: usize, s_out: usize, ch: usize) {
+    if s_out == 0 {
+        return;
+    }
+    for i in 0..n {
+        for u in 0..s_in {
+            let (y0, y1) = area_span(u, s_out, s_in);
+            for v in 0..s_in {
+                let (x0, x1) = area_span(v, s_out, s_in);
+                for k in 0..ch {
+                    let mut sum = T::c(0.0);
+                    for y in y0..=y1 {
+                        let wy = T::c(area_weight(y, u, s_in, s_out));
+                        for xx in x0..=x1 {
+                            let w = wy * T::c(area_weight(xx, v, s_in, s_out));
+                            sum = sum + w * dout[((i * s_out + y) * s_out + xx) * ch + k];
+                        }
+                    }
+                    let j = ((i * s_in + u) * s_in + v) * ch + k;
+                    dx[j] = dx[j] + sum;
+                }
+            }
+        }
     }
 }
 
@@ -161,32 +212,6 @@ pub fn mean_pool_bwd<T: Real>(dx: &mut [T], dout: &[T], lens: &[u32], n: usize, 
             for ch in 0..c {
                 let k = (i * t + tau) * c + ch;
                 dx[k] = dx[k] + dout[i * c + ch] / denom;
-            }
-        }
-    }
-}
-
-/// out [(g/2)², c] = ¼ Σ over each 2×2 cell of the g×g grid pos [g·g, c]   (Flexi-JEST low-res)
-pub fn pos_pool2x_fwd<T: Real>(out: &mut [T], pos: &[T], g: usize, c: usize) {
-    let h = g / 2;
-    for y in 0..h {
-        for x in 0..h {
-            let (r0, r1) = ((2 * y) * g + 2 * x, (2 * y + 1) * g + 2 * x);
-            for k in 0..c {
-                out[(y * h + x) * c + k] = T::c(0.25) * (pos[r0 * c + k] + pos[(r0 + 1) * c + k] + pos[r1 * c + k] + pos[(r1 + 1) * c + k]);
-            }
-        }
-    }
-}
-
-/// dpos [g·g, c] += ¼ dlow [(g/2)², c] of the cell each position was pooled into
-pub fn pos_pool2x_bwd<T: Real>(dpos: &mut [T], dlow: &[T], g: usize, c: usize) {
-    let h = g / 2;
-    for y in 0..2 * h {
-        for x in 0..2 * h {
-            for k in 0..c {
-                let i = (y * g + x) * c + k;
-                dpos[i] = dpos[i] + T::c(0.25) * dlow[((y / 2) * h + x / 2) * c + k];
             }
         }
     }

@@ -60,7 +60,7 @@ impl DemoSettings {
     }
 
     pub fn select(&self) -> SelectConfig {
-        SelectConfig { filter_ratio: self.filter_ratio, chunks: self.chunks, score_gain: self.score_gain }
+        SelectConfig::new(self.filter_ratio, self.chunks, self.score_gain)
     }
 
     /// Every impossible value named, with what would be valid.

@@ -147,7 +147,7 @@ impl<B: Backend> Session<B> {
         let make = |m: Method| -> Result<Learner<B>> {
             let mut model = DualEncoder::new(&be, &spec.preset.model, spec.seed as u32, spec.preset.train.batch);
             let stepper = Stepper::new(&be, &mut model, &spec.preset, m, &select, data.pool.len(), reference.clone(), spec.seed)?;
-            let flops_per_step = step_flops(&spec.preset.model, stepper.b, stepper.bsz, m).total;
+            let flops_per_step = step_flops(&spec.preset.model, stepper.b, stepper.bsz, m, (model.image.low_size, stepper.n_low)).total;
             Ok(Learner { model, stepper, flops_per_step, noise: [0; NoiseKind::ALL.len()] })
         };
         let learner = make(method)?;

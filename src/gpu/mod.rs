@@ -169,14 +169,11 @@ impl Backend for GpuBackend {
     fn patchify(&self, out: &GpuBuf, images: &GpuBuf, n: usize, s: usize, p: usize) {
         tokens::patchify(&self.ctx, out, images, n, s, p)
     }
-    fn downsample2x(&self, out: &GpuBuf, images: &GpuBuf, n: usize, s: usize) {
-        tokens::downsample2x(&self.ctx, out, images, n, s)
+    fn area_resize_fwd(&self, out: &GpuBuf, x: &GpuBuf, n: usize, s_in: usize, s_out: usize, ch: usize) {
+        tokens::area_resize_fwd(&self.ctx, out, x, n, s_in, s_out, ch)
     }
-    fn pos_pool2x_fwd(&self, out: &GpuBuf, pos: &GpuBuf, g: usize, c: usize) {
-        tokens::pos_pool2x_fwd(&self.ctx, out, pos, g, c)
-    }
-    fn pos_pool2x_bwd(&self, dpos: &GpuBuf, dlow: &GpuBuf, g: usize, c: usize) {
-        tokens::pos_pool2x_bwd(&self.ctx, dpos, dlow, g, c)
+    fn area_resize_bwd(&self, dx: &GpuBuf, dout: &GpuBuf, n: usize, s_in: usize, s_out: usize, ch: usize) {
+        tokens::area_resize_bwd(&self.ctx, dx, dout, n, s_in, s_out, ch)
     }
     fn add_pos_fwd(&self, x: &GpuBuf, pos: &GpuBuf, n: usize, t: usize, c: usize) {
         tokens::add_pos_fwd(&self.ctx, x, pos, n, t, c)

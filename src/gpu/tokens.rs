@@ -1,4 +1,4 @@
-//! Dispatch of `shaders/tokens.wgsl`: embedding, patchify, downsampling, positional add, mean pooling.
+//! Dispatch of `shaders/tokens.wgsl`: embedding, patchify, area resampling, positional add, mean pooling.
 
 use super::context::{groups_1d, shader, GpuContext, Shader};
 use super::GpuBuf;
@@ -12,15 +12,19 @@ struct Params {
     a: u32,
     b: u32,
     c: u32,
-    _pad: u32,
+    d: u32,
 }
 
 /// One invocation per item, `items` of them, 256 per workgroup.
 fn run(ctx: &GpuContext, entry: &'static str, items: usize, p: [usize; 3], bufs: &[&wgpu::Buffer]) {
+    run4(ctx, entry, items, [p[0], p[1], p[2], 0], bufs)
+}
+
+fn run4(ctx: &GpuContext, entry: &'static str, items: usize, p: [usize; 4], bufs: &[&wgpu::Buffer]) {
     if items == 0 {
         return;
     }
-    let params = Params { a: p[0] as u32, b: p[1] as u32, c: p[2] as u32, _pad: 0 };
+    let params = Params { a: p[0] as u32, b: p[1] as u32, c: p[2] as u32, d: p[3] as u32 };
     ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&params), bufs, groups_1d(items, 256));
 }
 
@@ -40,10 +44,14 @@ pub fn patchify(ctx: &GpuContext, out: &GpuBuf, images: &GpuBuf, n: usize, s: us
     run(ctx, "patchify", n * g * g * p * p * 3, [n, s, p], &[&out.buf, &images.buf]);
 }
 
-/// out [n, s/2, s/2, 3] = 2×2 average of images [n, s, s, 3]
-pub fn downsample2x(ctx: &GpuContext, out: &GpuBuf, images: &GpuBuf, n: usize, s: usize) {
-    let h = s / 2;
-    run(ctx, "downsample2x", n * h * h * 3, [n, s, 0], &[&out.buf, &images.buf]);
+/// out [n, s_out, s_out, ch] = area resampling of x [n, s_in, s_in, ch]
+pub fn area_resize_fwd(ctx: &GpuContext, out: &GpuBuf, x: &GpuBuf, n: usize, s_in: usize, s_out: usize, ch: usize) {
+    run4(ctx, "area_resize_fwd", n * s_out * s_out * ch, [n, s_in, s_out, ch], &[&out.buf, &x.buf]);
+}
+
+/// dx [n, s_in, s_in, ch] += the transpose of the resampling applied to dout [n, s_out, s_out, ch]
+pub fn area_resize_bwd(ctx: &GpuContext, dx: &GpuBuf, dout: &GpuBuf, n: usize, s_in: usize, s_out: usize, ch: usize) {
+    run4(ctx, "area_resize_bwd", n * s_in * s_in * ch, [n, s_in, s_out, ch], &[&dx.buf, &dout.buf]);
 }
 
 /// x [n, t, c] += pos [t, c]
@@ -64,14 +72,4 @@ pub fn mean_pool_fwd(ctx: &GpuContext, out: &GpuBuf, x: &GpuBuf, lens: &GpuBuf, 
 /// dx [n, t, c] += dout [n, c] / len for valid positions; lens u32 [n]
 pub fn mean_pool_bwd(ctx: &GpuContext, dx: &GpuBuf, dout: &GpuBuf, lens: &GpuBuf, n: usize, t: usize, c: usize) {
     run(ctx, "mean_pool_bwd", n * t * c, [n, t, c], &[&dx.buf, &dout.buf, &lens.buf]);
-}
-
-/// out [(g/2)², c] = 2×2 average of the g×g positional grid pos [g·g, c]
-pub fn pos_pool2x_fwd(ctx: &GpuContext, out: &GpuBuf, pos: &GpuBuf, g: usize, c: usize) {
-    run(ctx, "pos_pool2x_fwd", (g / 2) * (g / 2) * c, [g, c, 0], &[&out.buf, &pos.buf]);
-}
-
-/// dpos [g·g, c] += ¼ dlow of the cell each position was pooled into
-pub fn pos_pool2x_bwd(ctx: &GpuContext, dpos: &GpuBuf, dlow: &GpuBuf, g: usize, c: usize) {
-    run(ctx, "pos_pool2x_bwd", g * g * c, [g, c, 0], &[&dpos.buf, &dlow.buf]);
 }

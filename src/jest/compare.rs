@@ -29,6 +29,9 @@ pub struct CompareOptions {
     pub methods: Vec<Method>,
     pub chunks: usize,
     pub score_gain: f32,
+    /// Flexi-JEST's scoring side in px (None: half the image) and low-resolution training share
+    pub flexi_size: Option<usize>,
+    pub flexi_low_share: f64,
     pub eval_every: usize,
     pub batch: Option<usize>,
     pub lr: Option<f32>,
@@ -132,8 +135,11 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let tok = Tokenizer::builtin()?;
     let p = preset(o, tok.vocab_size())?;
     for &f in &o.filter_ratios {
-        let sel = SelectConfig { filter_ratio: f, chunks: o.chunks, score_gain: o.score_gain };
+        let sel = SelectConfig { flexi_size: o.flexi_size, flexi_low_share: o.flexi_low_share, ..SelectConfig::new(f, o.chunks, o.score_gain) };
         let bsz = sel.super_batch(p.train.batch)?;
+        if o.methods.iter().any(|m| m.flexi()) {
+            sel.flexi(p.model.image_size, p.model.patch, p.train.batch)?;
+        }
         p.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
     }
     let (curated, pool, test) = (load_builtin(SplitName::Curated)?, load_builtin(SplitName::Pool)?, load_builtin(SplitName::Test)?);
@@ -149,7 +155,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
 
     let mut runs = Vec::new();
     for &f in &o.filter_ratios {
-        let sel = SelectConfig { filter_ratio: f, chunks: o.chunks, score_gain: o.score_gain };
+        let sel = SelectConfig { flexi_size: o.flexi_size, flexi_low_share: o.flexi_low_share, ..SelectConfig::new(f, o.chunks, o.score_gain) };
         for &seed in &o.seeds {
             for &method in &o.methods {
                 let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
@@ -186,6 +192,8 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
         filter_ratios: o.filter_ratios.clone(),
         chunks: o.chunks,
         score_gain: o.score_gain as f64,
+        flexi_size: o.flexi_size.unwrap_or(p.model.image_size / 2 / p.model.patch * p.model.patch),
+        flexi_low_share: o.flexi_low_share,
         steps: o.steps,
         batch: p.train.batch,
         eval_every: o.eval_every,

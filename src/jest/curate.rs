@@ -63,7 +63,7 @@ pub fn curate<B: Backend>(be: &B, data: &Dataset, tok: &Tokenizer, o: &CurateOpt
     if b == 0 {
         bail!("keeping {} of a super-batch of {bsz} leaves less than one chunk of {}; raise --keep or --super-batch", o.keep, o.chunks);
     }
-    SelectConfig { filter_ratio: 1.0 - b as f64 / bsz as f64, chunks: o.chunks, score_gain: o.score_gain }.super_batch(b)?;
+    SelectConfig::new(1.0 - b as f64 / bsz as f64, o.chunks, o.score_gain).super_batch(b)?;
     let (ur, vr, tbr, d, _) = embeddings(be, o.reference, data, tok)?;
     let (ul, vl, tbl, mode) = match o.learner {
         Some(p) => {

@@ -1,7 +1,8 @@
 //! FLOPs of a step, counted from the shapes (a multiply-add is 2 FLOPs; elementwise ops,
 //! norms and softmax are left out — they are a few percent at these widths). Counted as run:
-//! the sub-batch forward is recomputed after scoring, so JEST costs F·(3 + B/b) here, not the
-//! F·(2 + B/b) of JEST.md, which reuses the scoring forward's activations.
+//! a method whose learner scores the super-batch at full resolution reuses that forward's
+//! activations for training, so JEST costs F·(2 + B/b) as in JEST.md; Flexi-JEST scores at low
+//! resolution and recomputes its training forward.
 
 use super::method::Method;
 use crate::config::ModelConfig;
@@ -16,26 +17,36 @@ fn block(cfg: &ModelConfig, n: f64, t: f64) -> f64 {
     proj + attn
 }
 
-/// Forward of both towers on n examples (image tokens `t_img`).
-pub fn towers_forward(cfg: &ModelConfig, n: usize, t_img: usize) -> f64 {
-    let (n, c, d) = (n as f64, cfg.width as f64, cfg.embed_dim as f64);
-    let ti = t_img as f64;
-    let tt = cfg.text_len as f64;
-    let patch_dim = cfg.patch_dim() as f64; // same patch at either resolution
-    let image = 2.0 * n * ti * patch_dim * c + cfg.depth as f64 * block(cfg, n, ti) + 2.0 * n * c * d;
-    let text = cfg.depth as f64 * block(cfg, n, tt) + 2.0 * n * c * d;
-    image + text
+/// Forward of the image tower on n images of `t_img` tokens (either resolution: same patch).
+pub fn image_forward(cfg: &ModelConfig, n: usize, t_img: usize) -> f64 {
+    let (n, c, d, ti) = (n as f64, cfg.width as f64, cfg.embed_dim as f64, t_img as f64);
+    2.0 * n * ti * cfg.patch_dim() as f64 * c + cfg.depth as f64 * block(cfg, n, ti) + 2.0 * n * c * d
 }
 
-/// FLOPs of one learner step with sub-batch b, super-batch bsz. Flexi-JEST scores at low
-/// resolution (¼ of the image tokens) and trains half of each batch at each resolution.
-pub fn step_flops(cfg: &ModelConfig, b: usize, bsz: usize, method: Method) -> Flops {
+/// Forward of the text tower on n captions.
+pub fn text_forward(cfg: &ModelConfig, n: usize) -> f64 {
+    let (n, c, d) = (n as f64, cfg.width as f64, cfg.embed_dim as f64);
+    cfg.depth as f64 * block(cfg, n, cfg.text_len as f64) + 2.0 * n * c * d
+}
+
+/// Forward of both towers on n examples (image tokens `t_img`).
+pub fn towers_forward(cfg: &ModelConfig, n: usize, t_img: usize) -> f64 {
+    image_forward(cfg, n, t_img) + text_forward(cfg, n)
+}
+
+/// FLOPs of one learner step with sub-batch b, super-batch bsz. Flexi-JEST scores at
+/// `flexi.0` px ((size/patch)² image tokens) and trains `flexi.1` of the b there, the rest at
+/// full resolution; `flexi` is ignored for the other methods.
+pub fn step_flops(cfg: &ModelConfig, b: usize, bsz: usize, method: Method, flexi: (usize, usize)) -> Flops {
     let d = cfg.embed_dim as f64;
     let t = cfg.image_tokens();
-    let t_low = (cfg.image_size / cfg.patch / 2).pow(2);
+    let t_low = (flexi.0 / cfg.patch).pow(2);
     let loss = 2.0 * (b * b) as f64 * d;
     let train = if method.flexi() {
-        3.0 * (0.5 * towers_forward(cfg, b, t) + 0.5 * towers_forward(cfg, b, t_low) + loss)
+        let n_low = flexi.1.min(b);
+        3.0 * (image_forward(cfg, b - n_low, t) + image_forward(cfg, n_low, t_low) + text_forward(cfg, b) + loss)
+    } else if method.reuses_scoring_forward() {
+        2.0 * towers_forward(cfg, b, t) + 3.0 * loss // the forward was the scoring forward's
     } else {
         3.0 * (towers_forward(cfg, b, t) + loss)
     };

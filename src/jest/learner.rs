@@ -56,7 +56,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     let diag = be.zeros(bsz * bsz);
     let idx_ring = be.zeros(log_every * b);
     let loss_ring = be.zeros(log_every);
-    let flops = step_flops(&spec.preset.model, b, bsz, run.method);
+    let flops = step_flops(&spec.preset.model, b, bsz, run.method, (model.image.low_size, stepper.n_low));
     let n_pool = run.pool.len();
 
     let mut res = MethodResult { method: run.method.name().into(), seed: spec.seed, filter_ratio: run.select.filter_ratio, flops_per_step: flops.clone(), ..Default::default() };

@@ -70,6 +70,11 @@ impl Method {
         matches!(self, Method::HardLearner | Method::Learnability | Method::IndependentLearnability | Method::FlexiJest)
     }
 
+    /// Whether the training forward can reuse the learner's scoring forward (full resolution).
+    pub fn reuses_scoring_forward(self) -> bool {
+        self.needs_learner_scoring() && !self.flexi()
+    }
+
     /// Flexi-JEST: score at low resolution, train at mixed resolution.
     pub fn flexi(self) -> bool {
         self == Method::FlexiJest
@@ -89,9 +94,39 @@ pub struct SelectConfig {
     pub chunks: usize,
     /// g: how close the sampling is to top-k (paper: 100)
     pub score_gain: f32,
+    /// Flexi-JEST: image side in pixels at which the learner scores (None: half the side)
+    #[serde(default)]
+    pub flexi_size: Option<usize>,
+    /// Flexi-JEST: share of each sub-batch trained at that low resolution (paper: ½)
+    #[serde(default = "half")]
+    pub flexi_low_share: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 impl SelectConfig {
+    /// Settings with Flexi-JEST's defaults (half-side scoring, half of each batch trained there).
+    pub fn new(filter_ratio: f64, chunks: usize, score_gain: f32) -> Self {
+        SelectConfig { filter_ratio, chunks, score_gain, flexi_size: None, flexi_low_share: half() }
+    }
+
+    /// Flexi-JEST's low resolution for an image of `image_size` px cut in `patch`-px patches:
+    /// (side in px, examples of a sub-batch of b trained there), with clear errors.
+    pub fn flexi(&self, image_size: usize, patch: usize, b: usize) -> Result<(usize, usize)> {
+        let size = self.flexi_size.unwrap_or(image_size / 2 / patch * patch);
+        if size == 0 || !size.is_multiple_of(patch) || size > image_size {
+            bail!(
+                "--flexi-size {size}: the low resolution must be a multiple of the {patch}-px patch, at least {patch} and at most the {image_size}-px image (e.g. {})",
+                (image_size / 2 / patch * patch).max(patch)
+            );
+        }
+        if !(0.0..=1.0).contains(&self.flexi_low_share) {
+            bail!("--flexi-low-share must lie in [0, 1] (got {}): the share of each batch trained at low resolution", self.flexi_low_share);
+        }
+        Ok((size, (b as f64 * self.flexi_low_share).round() as usize))
+    }
     /// B for a sub-batch of b, with clear errors for impossible settings.
     pub fn super_batch(&self, b: usize) -> Result<usize> {
         if !(0.0..1.0).contains(&self.filter_ratio) {

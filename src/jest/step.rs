@@ -1,7 +1,9 @@
 //! One learner step with data selection, in three device-side phases with no read-back:
 //! score (learner embeddings of the super-batch + reference rows → B×B score matrix),
 //! select (joint sampler + gather into the training workspace) and train
-//! (forward/backward/AdamW). Shared by `train_learner` (CLI) and the browser demo.
+//! (forward/backward/AdamW). Where the learner scored the super-batch at full resolution, the
+//! training forward is not recomputed: the chosen rows of the scoring forward's activations
+//! are gathered (JEST.md's F·(2 + B/b) per step). Shared by `train_learner` and the demo.
 
 use std::rc::Rc;
 
@@ -39,6 +41,10 @@ pub struct Stepper<B: Backend> {
     pub u_r: B::Buf,
     pub v_r: B::Buf,
     pub tb_r: B::Buf,
+    /// Flexi-JEST: examples of each sub-batch trained at low resolution (0 for other methods)
+    pub n_low: usize,
+    /// the training forward reuses the scoring forward (learner scoring at full resolution)
+    pub reuse: bool,
     /// Flexi-JEST: a random order of the chosen b [b] and the chosen in that order [b]
     perm: B::Buf,
     chosen_perm: B::Buf,
@@ -64,9 +70,11 @@ impl<B: Backend> Stepper<B> {
             (_, Some(r)) if r.d != d => bail!("the reference embeds into {} dimensions but this learner into {d}: use the same preset", r.d),
             (_, r) => r,
         };
-        let grid = preset.model.image_size / preset.model.patch;
-        if method.flexi() && !grid.is_multiple_of(2) {
-            bail!("flexi-jest pools the {grid}×{grid} patch grid 2×2: it needs an even grid (image_size / patch)");
+        let mut n_low = 0;
+        if method.flexi() {
+            let (size, low) = select.flexi(preset.model.image_size, preset.model.patch, b)?;
+            model.set_low_size(size);
+            n_low = low;
         }
         model.workspace_at(be, bsz, method.flexi());
         model.workspace(be, b);
@@ -87,6 +95,8 @@ impl<B: Backend> Stepper<B> {
             u_r: be.zeros(bsz * d),
             v_r: be.zeros(bsz * d),
             tb_r,
+            n_low,
+            reuse: method.reuses_scoring_forward(),
             perm: be.zeros(b),
             chosen_perm: be.zeros(b),
         })
@@ -143,10 +153,13 @@ impl<B: Backend> Stepper<B> {
             return;
         }
         be.joint_sample(&self.idx, &self.a, &self.sums, self.bsz, b, self.select.chunks, self.method.joint(), self.seed as u32, step as u32);
+        if self.reuse {
+            return; // `train` gathers the chosen rows of every activation, inputs included
+        }
         let flexi = self.method.flexi();
         let mut idx = &self.idx;
         if flexi {
-            // a fresh random order of the chosen b each step: the first half trains at full resolution
+            // a fresh random order of the chosen b each step: the last n_low train at low resolution
             let mut order: Vec<u32> = (0..b as u32).collect();
             crate::data::SplitMix64::new(self.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
             be.write_u32(&self.perm, &order);
@@ -162,8 +175,11 @@ impl<B: Backend> Stepper<B> {
     /// Training phase: forward/backward on the chosen b and one AdamW step.
     pub fn train(&self, be: &B, model: &mut DualEncoder<B>, hp: &AdamHp) {
         if self.method.flexi() {
-            model.forward_mixed(be, self.b);
-            model.backward_mixed(be, self.b);
+            model.forward_mixed(be, self.b, self.n_low);
+            model.backward_mixed(be, self.b, self.n_low);
+        } else if self.reuse {
+            model.forward_gathered(be, self.bsz, &self.idx, self.b);
+            model.backward(be, self.b);
         } else {
             model.forward(be, self.b);
             model.backward(be, self.b);

@@ -75,6 +75,11 @@ pub struct BlockActs<B: Backend> {
 }
 
 impl<B: Backend> BlockActs<B> {
+    /// Every buffer, each laid out example-major ([n, …]): what the backward reads.
+    pub fn per_example(&self) -> [&B::Buf; 13] {
+        [&self.h, &self.ln1_mean, &self.ln1_rstd, &self.qkv, &self.att, &self.a, &self.x2, &self.g, &self.ln2_mean, &self.ln2_rstd, &self.fc1, &self.f, &self.y]
+    }
+
     pub fn new(be: &B, d: BlockDims) -> Self {
         let nt = d.n * d.t;
         BlockActs {

@@ -68,6 +68,15 @@ impl<B: Backend> DualEncoder<B> {
         self.params.count()
     }
 
+    /// Set the image side of the low-resolution path (Flexi-JEST), in pixels; workspaces
+    /// already built at the old low resolution are dropped. The caller validates the size.
+    pub fn set_low_size(&mut self, px: usize) {
+        if self.image.low_size != px {
+            self.image.low_size = px;
+            self.workspaces.retain(|&(_, low), _| !low);
+        }
+    }
+
     /// The workspace for batch size n (allocated on first use, then reused).
     pub fn workspace(&mut self, be: &B, n: usize) -> &Workspace<B> {
         self.workspace_at(be, n, false)
@@ -117,6 +126,17 @@ impl<B: Backend> DualEncoder<B> {
         be.siglip_loss(&ws.lmat, &ws.dsims, &ws.stats, &ws.sims, &self.params.get(self.t_bias).value, n);
     }
 
+    /// The training forward of a sub-batch that a scoring forward already computed: rows
+    /// `idx` (u32 [n]) of ws(n_big)'s activations gathered into ws(n), then the loss. Same
+    /// result as uploading those examples and calling `forward(n)`, without the towers' FLOPs.
+    pub fn forward_gathered(&mut self, be: &B, n_big: usize, idx: &B::Buf, n: usize) {
+        self.workspace_at(be, n, false);
+        let (big, ws) = (&self.workspaces[&(n_big, false)], &self.workspaces[&(n, false)]);
+        ws.image.gather_from(be, &big.image, idx);
+        ws.text.gather_from(be, &big.text, idx);
+        self.loss_fwd(be, n);
+    }
+
     /// Both towers only (inference, e.g. scoring a super-batch): fills ws(n).{image,text}.emb.
     pub fn forward_towers(&mut self, be: &B, n: usize) {
         self.forward_towers_at(be, n, false)
@@ -148,34 +168,49 @@ impl<B: Backend> DualEncoder<B> {
         tower_bwd(be, &self.params, &self.text, &ws.text, &ws.demb_txt);
     }
 
-    /// Flexi-JEST training forward on the batch uploaded to ws(n): the first n/2 images at
-    /// full resolution, the rest at low resolution, one loss over all n pairs.
-    pub fn forward_mixed(&mut self, be: &B, n: usize) {
-        let h = n / 2;
+    /// Forward of a batch of n trained at two resolutions (Flexi-JEST): the first n − n_low
+    /// images at full resolution, the last n_low at low resolution, every text at full length;
+    /// the loss is over all n. The batch must be in the full-resolution workspace of n.
+    pub fn forward_mixed(&mut self, be: &B, n: usize, n_low: usize) {
+        let h = n - n_low;
+        if n_low == 0 {
+            return self.forward(be, n);
+        }
         self.workspace_at(be, n, false);
-        self.workspace_at(be, h, false);
-        self.workspace_at(be, n - h, true);
-        let (w, wf, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(h, false)], &self.workspaces[&(n - h, true)]);
+        self.workspace_at(be, n_low, true);
+        if h > 0 {
+            self.workspace_at(be, h, false);
+        }
+        let (w, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(n_low, true)]);
         let (px, d) = (self.cfg.image_size.pow(2) * 3, self.cfg.embed_dim);
-        be.copy(&wf.image.input, 0, &w.image.input, 0, h * px);
-        be.copy(&wl.image.input, 0, &w.image.input, h * px, (n - h) * px);
-        tower_fwd(be, &self.params, &self.image, &wf.image);
+        be.copy(&wl.image.input, 0, &w.image.input, h * px, n_low * px);
         tower_fwd(be, &self.params, &self.image, &wl.image);
+        be.copy(&w.image.emb, h * d, &wl.image.emb, 0, n_low * d);
+        if h > 0 {
+            let wf = &self.workspaces[&(h, false)];
+            be.copy(&wf.image.input, 0, &w.image.input, 0, h * px);
+            tower_fwd(be, &self.params, &self.image, &wf.image);
+            be.copy(&w.image.emb, 0, &wf.image.emb, 0, h * d);
+        }
         tower_fwd(be, &self.params, &self.text, &w.text);
-        be.copy(&w.image.emb, 0, &wf.image.emb, 0, h * d);
-        be.copy(&w.image.emb, h * d, &wl.image.emb, 0, (n - h) * d);
         self.loss_fwd(be, n);
     }
 
-    /// Backward after `forward_mixed(n)`.
-    pub fn backward_mixed(&mut self, be: &B, n: usize) {
-        let h = n / 2;
+    /// Backward after `forward_mixed(n, n_low)`.
+    pub fn backward_mixed(&mut self, be: &B, n: usize, n_low: usize) {
+        let h = n - n_low;
+        if n_low == 0 {
+            return self.backward(be, n);
+        }
         self.loss_bwd(be, n);
-        let (w, wf, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(h, false)], &self.workspaces[&(n - h, true)]);
+        let (w, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(n_low, true)]);
         let d = self.cfg.embed_dim;
-        be.copy(&wf.demb_img, 0, &w.demb_img, 0, h * d);
-        be.copy(&wl.demb_img, 0, &w.demb_img, h * d, (n - h) * d);
-        tower_bwd(be, &self.params, &self.image, &wf.image, &wf.demb_img);
+        be.copy(&wl.demb_img, 0, &w.demb_img, h * d, n_low * d);
+        if h > 0 {
+            let wf = &self.workspaces[&(h, false)];
+            be.copy(&wf.demb_img, 0, &w.demb_img, 0, h * d);
+            tower_bwd(be, &self.params, &self.image, &wf.image, &wf.demb_img);
+        }
         tower_bwd(be, &self.params, &self.image, &wl.image, &wl.demb_img);
         tower_bwd(be, &self.params, &self.text, &w.text, &w.demb_txt);
     }

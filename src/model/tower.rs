@@ -2,8 +2,9 @@
 //!   image: patches = patchify(img) [n,T,p²·3];  x0 = patches·Wp + bp + pos
 //!   text:  x0 = tok_emb[tokens] + pos                            (keys past len masked)
 //!   then blocks → LN_f → mean pool over valid tokens [n,C] → ·Whead [n,D] → L2 normalise.
-//! Low resolution (Flexi-JEST): the image is 2×2-average-pooled and patchified with the same
-//! patch weights — 4× fewer tokens — and the positional grid is pooled the same way.
+//! Low resolution (Flexi-JEST): the image is area-resampled to `low_size` px (default half the
+//! side: 4× fewer tokens) and patchified with the same patch weights; the positional grid is
+//! resampled the same way (area weights, so 2× is 2×2 average pooling).
 
 use crate::backend::Backend;
 use crate::config::ModelConfig;
@@ -37,6 +38,8 @@ pub struct Tower {
     pub embed_dim: usize,
     pub patch: usize,
     pub image_size: usize,
+    /// image side at low resolution (Flexi-JEST), a multiple of `patch`
+    pub low_size: usize,
     pub vocab: usize,
 }
 
@@ -83,6 +86,7 @@ impl Tower {
             embed_dim: cfg.embed_dim,
             patch: cfg.patch,
             image_size: cfg.image_size,
+            low_size: cfg.image_size / 2 / cfg.patch * cfg.patch,
             vocab: cfg.vocab,
         }
     }
@@ -95,6 +99,11 @@ impl Tower {
     pub fn grid(&self) -> usize {
         self.image_size / self.patch
     }
+
+    /// Side of the positional grid at low resolution: low_size / patch.
+    pub fn low_grid(&self) -> usize {
+        self.low_size / self.patch
+    }
 }
 
 /// Activations and gradient scratch of one tower for a batch of `n`.
@@ -102,7 +111,7 @@ pub struct TowerActs<B: Backend> {
     pub n: usize,
     /// tokens per sequence (image: fewer at low resolution)
     pub t: usize,
-    /// image tower at half resolution: downsampled pixels [n, s/2, s/2, 3], the pooled
+    /// image tower at low resolution: resampled pixels [n, s_low, s_low, 3], the resampled
     /// positional table [t, c] and its gradient
     pub low: Option<LowRes<B>>,
     /// image: pixels [n,s,s,3] f32; text: tokens [n,t] u32
@@ -137,10 +146,10 @@ pub struct LowRes<B: Backend> {
 }
 
 impl<B: Backend> TowerActs<B> {
-    /// Activations for n sequences; `lowres` (image towers only) halves the resolution.
+    /// Activations for n sequences; `lowres` (image towers only) at `tw.low_size` px.
     pub fn new(be: &B, tw: &Tower, n: usize, lowres: bool) -> Self {
         let lowres = lowres && tw.kind == TowerKind::Image;
-        let t = if lowres { (tw.grid() / 2).pow(2) } else { tw.t };
+        let t = if lowres { tw.low_grid().pow(2) } else { tw.t };
         let d = tw.dims(n, t);
         let ntc = n * t * tw.c;
         let (input, patches) = match tw.kind {
@@ -149,7 +158,7 @@ impl<B: Backend> TowerActs<B> {
         };
         let lens = be.upload_u32(&vec![t as u32; n]);
         let low = lowres.then(|| LowRes {
-            small: be.zeros(n * (tw.image_size / 2).pow(2) * 3),
+            small: be.zeros(n * tw.low_size.pow(2) * 3),
             pos: be.zeros(t * tw.c),
             dpos: be.zeros(t * tw.c),
         });
@@ -178,6 +187,33 @@ impl<B: Backend> TowerActs<B> {
     }
 }
 
+impl<B: Backend> TowerActs<B> {
+    /// The forward's buffers that the backward reads, each example-major ([n, …]), so rows
+    /// of a larger batch's activations can be gathered into these.
+    fn per_example(&self) -> Vec<&B::Buf> {
+        let mut v = vec![&self.input, &self.lens];
+        v.extend(&self.patches);
+        v.push(&self.x0);
+        for b in &self.blocks {
+            v.extend(b.per_example());
+        }
+        v.extend([&self.lnf, &self.lnf_mean, &self.lnf_rstd, &self.pooled, &self.proj, &self.norm, &self.emb]);
+        v
+    }
+
+    /// This batch's forward without computing it: rows `idx` (u32 [self.n]) of the forward
+    /// activations of `src`, a larger batch at the same resolution. Every op of the forward
+    /// works example by example, so these are the activations a forward would produce.
+    pub fn gather_from(&self, be: &B, src: &TowerActs<B>, idx: &B::Buf) {
+        assert!(self.low.is_none() && src.low.is_none() && self.t == src.t, "activations are gathered at full resolution only");
+        for (dst, s) in self.per_example().into_iter().zip(src.per_example()) {
+            let width = be.len(s) / src.n;
+            debug_assert_eq!(be.len(dst), width * self.n);
+            be.gather_rows(dst, s, idx, self.n, width);
+        }
+    }
+}
+
 /// Forward: `a.input` (and `a.lens` for text) must be filled; writes `a.emb`.
 pub fn tower_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs<B>) {
     let v = |i: usize| &ps.get(i).value;
@@ -187,8 +223,8 @@ pub fn tower_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs
             let patches = a.patches.as_ref().expect("image acts have patches");
             match &a.low {
                 Some(low) => {
-                    be.downsample2x(&low.small, &a.input, n, tw.image_size);
-                    be.patchify(patches, &low.small, n, tw.image_size / 2, tw.patch);
+                    be.area_resize_fwd(&low.small, &a.input, n, tw.image_size, tw.low_size, 3);
+                    be.patchify(patches, &low.small, n, tw.low_size, tw.patch);
                 }
                 None => be.patchify(patches, &a.input, n, tw.image_size, tw.patch),
             }
@@ -199,7 +235,7 @@ pub fn tower_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs
     }
     match &a.low {
         Some(low) => {
-            be.pos_pool2x_fwd(&low.pos, v(tw.pos), tw.grid(), c);
+            be.area_resize_fwd(&low.pos, v(tw.pos), 1, tw.grid(), tw.low_grid(), c);
             be.add_pos_fwd(&a.x0, &low.pos, n, t, c);
         }
         None => be.add_pos_fwd(&a.x0, v(tw.pos), n, t, c),
@@ -241,7 +277,7 @@ pub fn tower_bwd<B: Backend>(be: &B, ps: &ParamSet<B>, tw: &Tower, a: &TowerActs
         Some(low) => {
             be.fill(&low.dpos, 0.0);
             be.add_pos_bwd(&low.dpos, &a.dx_a, n, t, c);
-            be.pos_pool2x_bwd(gr(tw.pos), &low.dpos, tw.grid(), c);
+            be.area_resize_bwd(gr(tw.pos), &low.dpos, 1, tw.grid(), tw.low_grid(), c);
         }
         None => be.add_pos_bwd(gr(tw.pos), &a.dx_a, n, t, c),
     }

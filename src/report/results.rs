@@ -99,6 +99,11 @@ pub struct CompareResults {
     pub filter_ratios: Vec<f64>,
     pub chunks: usize,
     pub score_gain: f64,
+    /// Flexi-JEST: the image side (px) it scores at and the share of each batch trained there
+    #[serde(default)]
+    pub flexi_size: usize,
+    #[serde(default)]
+    pub flexi_low_share: f64,
     pub steps: usize,
     pub batch: usize,
     pub eval_every: usize,

@@ -1,0 +1,61 @@
+//! JEST's training step reuses the scoring forward: the chosen rows of the super-batch's
+//! activations, gathered, must give the same loss and gradients as a fresh forward of the
+//! chosen examples — on the CPU twin and on the GPU.
+mod common;
+
+use jest_wgpu::backend::Backend;
+use jest_wgpu::config::Preset;
+use jest_wgpu::cpu::CpuBackend;
+use jest_wgpu::batch::Encoded;
+use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
+use jest_wgpu::train::{new_model, RunSpec};
+
+/// (loss, every gradient) of the chosen examples: gathered from a forward of `big`, and fresh.
+fn both<B: Backend>(be: &B, preset: &str, big: &[usize], chosen: &[u32]) -> ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>)) {
+    let tok = Tokenizer::builtin().unwrap();
+    let data = load_builtin(SplitName::Pool).unwrap();
+    let spec = RunSpec { preset: Preset::named(preset, tok.vocab_size()).unwrap(), steps: 1, seed: 3, method: "jest".into(), data: "pool".into() };
+    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+    let (nb, b) = (big.len(), chosen.len());
+    let grads = |m: &jest_wgpu::model::DualEncoder<B>| m.params.params.iter().map(|p| be.read(&p.grad).unwrap()).collect::<Vec<_>>();
+
+    let mut m = new_model(be, &spec).unwrap();
+    m.upload(be, &enc.batch(big));
+    m.forward_towers(be, nb);
+    m.forward_gathered(be, nb, &be.upload_u32(chosen), b);
+    m.backward(be, b);
+    let gathered = (be.read(&m.ws(b).stats).unwrap()[0], grads(&m));
+
+    let mut m = new_model(be, &spec).unwrap();
+    let picked: Vec<usize> = chosen.iter().map(|&i| big[i as usize]).collect();
+    m.upload(be, &enc.batch(&picked));
+    m.forward(be, b);
+    m.backward(be, b);
+    let fresh = (be.read(&m.ws(b).stats).unwrap()[0], grads(&m));
+    (gathered, fresh)
+}
+
+fn check(name: &str, (g, f): ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>))) {
+    let mut worst = (g.0 - f.0).abs() / f.0.abs();
+    for (a, b) in g.1.iter().zip(&f.1) {
+        let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
+        worst = worst.max(a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, f32::max));
+    }
+    println!("{name}: loss gathered {} fresh {}; worst diff over loss and gradients {worst:.2e} (relative to each tensor's max)", g.0, f.0);
+    assert!(worst <= 1e-5, "{name}: the gathered forward differs from a fresh one by {worst:e}");
+}
+
+const BIG: [usize; 13] = [5, 900, 17, 3, 1200, 44, 61, 8, 333, 2, 700, 19, 250];
+const CHOSEN: [u32; 6] = [7, 0, 12, 3, 9, 4];
+
+#[test]
+fn gathered_training_forward_equals_a_fresh_one() {
+    check("cpu tiny", both(&CpuBackend::new(), "tiny", &BIG, &CHOSEN));
+    check("cpu default", both(&CpuBackend::new(), "default", &BIG, &CHOSEN));
+}
+
+#[test]
+fn gpu_gathered_training_forward_equals_a_fresh_one() {
+    let Some(g) = common::gpu("gpu_gathered_training_forward_equals_a_fresh_one") else { return };
+    check("gpu tiny", both(&g, "tiny", &BIG, &CHOSEN));
+}
