@@ -97,7 +97,7 @@ fn area_resize_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let s_in = p.b;
     let s_out = p.c;
     let ch = p.d;
-    if (o >= p.a * s_out * s_out * ch) { return; }
+    if (o >= p.a * s_out * s_out * ch || s_in == 0u) { return; }
     let k = o % ch;
     let x = (o / ch) % s_out;
     let y = (o / (ch * s_out)) % s_out;
@@ -123,7 +123,7 @@ fn area_resize_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let s_in = p.b;
     let s_out = p.c;
     let ch = p.d;
-    if (j >= p.a * s_in * s_in * ch) { return; }
+    if (j >= p.a * s_in * s_in * ch || s_out == 0u) { return; }
     let k = j % ch;
     let v = (j / ch) % s_in;
     let u = (j / (ch * s_in)) % s_in;

@@ -20,8 +20,8 @@ pub enum Method {
     /// b drawn by each example's own learnability A_ii alone (RHO-LOSS-style independent
     /// baseline): Gumbel-top-b of g·A_ii, i.e. top-b in the limit of large gain
     IndependentLearnability,
-    /// JEST with the learner scoring at half resolution (4× fewer image tokens, same weights)
-    /// and training on a random half of each batch at each resolution
+    /// JEST with the learner scoring at low resolution (default half the side: 4× fewer image
+    /// tokens, same weights) and training a random share of each batch (default ½) there
     FlexiJest,
 }
 

@@ -145,7 +145,8 @@ impl<B: Backend> Stepper<B> {
     }
 
     /// Selection phase: the joint sampler draws b of the super-batch and the chosen inputs are
-    /// gathered on the device into the training workspace (uniform: the first b are uploaded).
+    /// gathered on the device into the training workspace (uniform: the first b are uploaded;
+    /// methods that reuse the scoring forward gather every activation in `train` instead).
     pub fn choose(&self, be: &B, model: &mut DualEncoder<B>, pool: &Encoded, sup: &[usize], step: usize) {
         let b = self.b;
         if self.method.score_mode().is_none() {

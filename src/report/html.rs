@@ -25,8 +25,9 @@ fn describe(method: &str) -> Option<&'static str> {
              trained on curated data, gets it right) — which skips both what is already learned and what is noise."
         }
         "flexi-jest" => {
-            "JEST with cheaper scoring: the learner scores the super-batch at a lower image resolution, and trains on the \
-             chosen batch half at full and half at low resolution."
+            "JEST with cheaper scoring: the learner scores the super-batch at a lower image resolution (flexi_size px in \
+             results.json), and trains a share of each chosen batch at that resolution (flexi_low_share; the paper's recipe \
+             is half) and the rest at full resolution."
         }
         "independent-learnability" => {
             "the same learnability score, but the top examples are taken one by one from each example's own score \

@@ -40,7 +40,8 @@ pub struct SelectionRow {
 /// FLOPs of one learner step, counted from the shapes.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Flops {
-    /// forward + backward on the sub-batch (3 forward passes)
+    /// forward + backward on the sub-batch: 3 forward passes, or 2 where the training
+    /// forward reuses the learner's scoring forward
     pub train: f64,
     /// learner forward on the super-batch (inference), at scoring resolution
     pub learner_scoring: f64,
@@ -100,9 +101,10 @@ pub struct CompareResults {
     pub chunks: usize,
     pub score_gain: f64,
     /// Flexi-JEST: the image side (px) it scores at and the share of each batch trained there
-    #[serde(default)]
+    /// (reports written before these options used 16 px and ½)
+    #[serde(default = "sixteen")]
     pub flexi_size: usize,
-    #[serde(default)]
+    #[serde(default = "half")]
     pub flexi_low_share: f64,
     pub steps: usize,
     pub batch: usize,
@@ -117,4 +119,12 @@ pub struct CompareResults {
     pub runs: Vec<MethodResult>,
     pub summary: Vec<SummaryRow>,
     pub wall_seconds: f64,
+}
+
+fn sixteen() -> usize {
+    16
+}
+
+fn half() -> f64 {
+    0.5
 }
