@@ -192,7 +192,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
         filter_ratios: o.filter_ratios.clone(),
         chunks: o.chunks,
         score_gain: o.score_gain as f64,
-        flexi_size: o.flexi_size.unwrap_or(p.model.image_size / 2 / p.model.patch * p.model.patch),
+        flexi_size: o.flexi_size.unwrap_or(SelectConfig::default_flexi_size(p.model.image_size, p.model.patch)),
         flexi_low_share: o.flexi_low_share,
         steps: o.steps,
         batch: p.train.batch,

@@ -112,14 +112,19 @@ impl SelectConfig {
         SelectConfig { filter_ratio, chunks, score_gain, flexi_size: None, flexi_low_share: half() }
     }
 
+    /// Flexi-JEST's default scoring side: half the image, rounded down to whole patches.
+    pub fn default_flexi_size(image_size: usize, patch: usize) -> usize {
+        image_size / 2 / patch * patch
+    }
+
     /// Flexi-JEST's low resolution for an image of `image_size` px cut in `patch`-px patches:
     /// (side in px, examples of a sub-batch of b trained there), with clear errors.
     pub fn flexi(&self, image_size: usize, patch: usize, b: usize) -> Result<(usize, usize)> {
-        let size = self.flexi_size.unwrap_or(image_size / 2 / patch * patch);
+        let size = self.flexi_size.unwrap_or(Self::default_flexi_size(image_size, patch));
         if size == 0 || !size.is_multiple_of(patch) || size > image_size {
             bail!(
                 "--flexi-size {size}: the low resolution must be a multiple of the {patch}-px patch, at least {patch} and at most the {image_size}-px image (e.g. {})",
-                (image_size / 2 / patch * patch).max(patch)
+                Self::default_flexi_size(image_size, patch).max(patch)
             );
         }
         if !(0.0..=1.0).contains(&self.flexi_low_share) {

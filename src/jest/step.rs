@@ -43,8 +43,6 @@ pub struct Stepper<B: Backend> {
     pub tb_r: B::Buf,
     /// Flexi-JEST: examples of each sub-batch trained at low resolution (0 for other methods)
     pub n_low: usize,
-    /// the training forward reuses the scoring forward (learner scoring at full resolution)
-    pub reuse: bool,
     /// Flexi-JEST: a random order of the chosen b [b] and the chosen in that order [b]
     perm: B::Buf,
     chosen_perm: B::Buf,
@@ -96,7 +94,6 @@ impl<B: Backend> Stepper<B> {
             v_r: be.zeros(bsz * d),
             tb_r,
             n_low,
-            reuse: method.reuses_scoring_forward(),
             perm: be.zeros(b),
             chosen_perm: be.zeros(b),
         })
@@ -154,7 +151,7 @@ impl<B: Backend> Stepper<B> {
             return;
         }
         be.joint_sample(&self.idx, &self.a, &self.sums, self.bsz, b, self.select.chunks, self.method.joint(), self.seed as u32, step as u32);
-        if self.reuse {
+        if self.method.reuses_scoring_forward() {
             return; // `train` gathers the chosen rows of every activation, inputs included
         }
         let flexi = self.method.flexi();
@@ -178,7 +175,7 @@ impl<B: Backend> Stepper<B> {
         if self.method.flexi() {
             model.forward_mixed(be, self.b, self.n_low);
             model.backward_mixed(be, self.b, self.n_low);
-        } else if self.reuse {
+        } else if self.method.reuses_scoring_forward() {
             model.forward_gathered(be, self.bsz, &self.idx, self.b);
             model.backward(be, self.b);
         } else {

@@ -86,7 +86,7 @@ impl Tower {
             embed_dim: cfg.embed_dim,
             patch: cfg.patch,
             image_size: cfg.image_size,
-            low_size: cfg.image_size / 2 / cfg.patch * cfg.patch,
+            low_size: crate::jest::SelectConfig::default_flexi_size(cfg.image_size, cfg.patch),
             vocab: cfg.vocab,
         }
     }
