@@ -56,6 +56,30 @@ pub enum Cmd {
     Demo(web_cmd::DemoArgs),
 }
 
+/// The joint sampler's and Flexi-JEST's flags, shared by `train` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct SelectFlags {
+    /// chunks of the joint sampler (must divide the batch)
+    #[arg(long, default_value_t = 16)]
+    pub chunks: usize,
+    /// score gain g
+    #[arg(long, default_value_t = 100.0)]
+    pub score_gain: f32,
+    /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
+    #[arg(long)]
+    pub flexi_size: Option<usize>,
+    /// Flexi-JEST: share of each sub-batch trained at that low resolution
+    #[arg(long, default_value_t = 0.5)]
+    pub flexi_low_share: f64,
+}
+
+impl SelectFlags {
+    /// The selection settings at filter ratio f.
+    pub fn config(&self, filter_ratio: f64) -> crate::jest::SelectConfig {
+        crate::jest::SelectConfig { flexi_size: self.flexi_size, flexi_low_share: self.flexi_low_share, ..crate::jest::SelectConfig::new(filter_ratio, self.chunks, self.score_gain) }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
     /// model and recipe preset: tiny | default | large
@@ -79,21 +103,11 @@ pub struct CompareArgs {
     /// methods, comma-separated, or `all`
     #[arg(long, default_value = "uniform,independent-learnability,jest,flexi-jest")]
     pub methods: String,
-    /// chunks of the joint sampler (must divide the batch)
-    #[arg(long, default_value_t = 16)]
-    pub chunks: usize,
-    /// score gain g
-    #[arg(long, default_value_t = 100.0)]
-    pub score_gain: f32,
+    #[command(flatten)]
+    pub sel: SelectFlags,
     /// held-out evaluation every k steps (default: steps / 20)
     #[arg(long)]
     pub eval_every: Option<usize>,
-    /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
-    #[arg(long)]
-    pub flexi_size: Option<usize>,
-    /// Flexi-JEST: share of each sub-batch trained at that low resolution
-    #[arg(long, default_value_t = 0.5)]
-    pub flexi_low_share: f64,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long)]
@@ -130,18 +144,8 @@ pub struct TrainArgs {
     /// filter ratio f = 1 − b/B
     #[arg(long, default_value_t = 0.8)]
     pub filter_ratio: f64,
-    /// chunks of the joint sampler (must divide the batch)
-    #[arg(long, default_value_t = 16)]
-    pub chunks: usize,
-    /// score gain g
-    #[arg(long, default_value_t = 100.0)]
-    pub score_gain: f32,
-    /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
-    #[arg(long)]
-    pub flexi_size: Option<usize>,
-    /// Flexi-JEST: share of each sub-batch trained at that low resolution
-    #[arg(long, default_value_t = 0.5)]
-    pub flexi_low_share: f64,
+    #[command(flatten)]
+    pub sel: SelectFlags,
     /// training data: a builtin split (curated | pool) or a folder / .tar of your own
     #[arg(long)]
     pub data: Option<String>,

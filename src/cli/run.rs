@@ -15,7 +15,7 @@ use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
 use crate::jest::cache::reference_embeddings;
 use crate::jest::learner::{train_learner, LearnerRun};
-use crate::jest::{Method, SelectConfig};
+use crate::jest::Method;
 use crate::train::{load_checkpoint, load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 use crate::with_backend;
 
@@ -104,7 +104,7 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
 fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
     let spec = spec_from_args(a, false, &tok)?;
-    let select = SelectConfig { flexi_size: a.flexi_size, flexi_low_share: a.flexi_low_share, ..SelectConfig::new(a.filter_ratio, a.chunks, a.score_gain) };
+    let select = a.sel.config(a.filter_ratio);
     let bsz = select.super_batch(spec.preset.train.batch)?;
     let mut model = new_model(be, &spec)?;
     let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
@@ -118,7 +118,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -
     };
     eprintln!(
         "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
-        method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, a.filter_ratio, a.chunks, a.score_gain, spec.seed
+        method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, a.filter_ratio, a.sel.chunks, a.sel.score_gain, spec.seed
     );
     let run = LearnerRun {
         spec: &spec, method, select: &select, pool: &pool_e, test: &test_e, tok: &tok, reference: cache,
@@ -135,7 +135,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -
     Ok(json!({
         "command": "train", "backend": be.kind().as_str(), "adapter": be.adapter_name(), "preset": spec.preset.name,
         "method": spec.method, "seed": spec.seed, "steps": spec.steps, "batch": spec.preset.train.batch, "super_batch": bsz,
-        "filter_ratio": a.filter_ratio, "chunks": a.chunks, "score_gain": a.score_gain, "losses": r.losses,
+        "filter_ratio": a.filter_ratio, "chunks": a.sel.chunks, "score_gain": a.sel.score_gain, "losses": r.losses,
         "eval": { "zero_shot_acc": f.zero_shot_acc, "i2t_r1": f.i2t_r1, "t2i_r1": f.t2i_r1, "i2t_r5": f.i2t_r5, "t2i_r5": f.t2i_r5 },
         "curve": r.curve, "ms_per_step": r.ms_per_step, "flops_per_step": r.flops_per_step,
         "selected_noise_share": r.selected_noise_share, "model": out,
