@@ -1,6 +1,7 @@
 //! JEST's training step reuses the scoring forward: the chosen rows of the super-batch's
 //! activations, gathered, must give the same loss and gradients as a fresh forward of the
-//! chosen examples — on the CPU twin and on the GPU.
+//! chosen examples — on the CPU twin and on the GPU. Flexi-JEST reuses the text tower of its
+//! low-resolution scoring forward in its mixed-resolution training forward: the same check.
 mod common;
 
 use jest_wgpu::backend::Backend;
@@ -35,6 +36,30 @@ fn both<B: Backend>(be: &B, preset: &str, big: &[usize], chosen: &[u32]) -> ((f3
     (gathered, fresh)
 }
 
+/// Flexi-JEST at `low_px`, n_low of the chosen trained low: (loss, gradients) with the texts
+/// gathered from the low-resolution scoring forward of `big`, and with a fresh text forward.
+fn both_flexi<B: Backend>(be: &B, preset: &str, low_px: usize, n_low: usize, big: &[usize], chosen: &[u32]) -> ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>)) {
+    let tok = Tokenizer::builtin().unwrap();
+    let data = load_builtin(SplitName::Pool).unwrap();
+    let spec = RunSpec { preset: Preset::named(preset, tok.vocab_size()).unwrap(), steps: 1, seed: 5, method: "flexi-jest".into(), data: "pool".into() };
+    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+    let (nb, b) = (big.len(), chosen.len());
+    let picked: Vec<usize> = chosen.iter().map(|&i| big[i as usize]).collect();
+    let grads = |m: &jest_wgpu::model::DualEncoder<B>| m.params.params.iter().map(|p| be.read(&p.grad).unwrap()).collect::<Vec<_>>();
+    let run = |gather: bool| {
+        let mut m = new_model(be, &spec).unwrap();
+        m.set_low_size(low_px);
+        m.upload_at(be, &enc.batch(big), true);
+        m.forward_towers_at(be, nb, true);
+        m.upload(be, &enc.batch(&picked));
+        let idx = be.upload_u32(chosen);
+        m.forward_mixed(be, b, n_low, gather.then_some((nb, &idx)));
+        m.backward_mixed(be, b, n_low);
+        (be.read(&m.ws(b).stats).unwrap()[0], grads(&m))
+    };
+    (run(true), run(false))
+}
+
 fn check(name: &str, (g, f): ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>))) {
     let mut worst = (g.0 - f.0).abs() / f.0.abs();
     for (a, b) in g.1.iter().zip(&f.1) {
@@ -55,7 +80,16 @@ fn gathered_training_forward_equals_a_fresh_one() {
 }
 
 #[test]
+fn flexi_gathered_text_forward_equals_a_fresh_one() {
+    let cpu = CpuBackend::new();
+    check("cpu default flexi 16 px, 2 of 6 low", both_flexi(&cpu, "default", 16, 2, &BIG, &CHOSEN));
+    check("cpu default flexi 24 px, none low", both_flexi(&cpu, "default", 24, 0, &BIG, &CHOSEN));
+    check("cpu tiny flexi 16 px, all low", both_flexi(&cpu, "tiny", 16, 6, &BIG, &CHOSEN));
+}
+
+#[test]
 fn gpu_gathered_training_forward_equals_a_fresh_one() {
     let Some(g) = common::gpu("gpu_gathered_training_forward_equals_a_fresh_one") else { return };
     check("gpu tiny", both(&g, "tiny", &BIG, &CHOSEN));
+    check("gpu tiny flexi 16 px, 2 of 6 low", both_flexi(&g, "tiny", 16, 2, &BIG, &CHOSEN));
 }

@@ -103,7 +103,7 @@ fn grad_check(mixed: Option<(usize, usize)>) {
     model.upload(&be, &batch);
     let loss = |m: &mut jest_wgpu::model::DualEncoder<CpuBackend>| -> f64 {
         if let Some((_, n_low)) = mixed {
-            m.forward_mixed(&be, b, n_low);
+            m.forward_mixed(&be, b, n_low, None);
         } else {
             m.forward(&be, b);
         }

@@ -2,7 +2,7 @@
 //! norms and softmax are left out — they are a few percent at these widths). Counted as run:
 //! a method whose learner scores the super-batch at full resolution reuses that forward's
 //! activations for training, so JEST costs F·(2 + B/b) as in JEST.md; Flexi-JEST scores at low
-//! resolution and recomputes its training forward.
+//! resolution, so it recomputes its training image forward but reuses the text tower's.
 
 use super::method::Method;
 use crate::config::ModelConfig;
@@ -44,7 +44,8 @@ pub fn step_flops(cfg: &ModelConfig, b: usize, bsz: usize, method: Method, flexi
     let loss = 2.0 * (b * b) as f64 * d;
     let train = if method.flexi() {
         let n_low = flexi.1.min(b);
-        3.0 * (image_forward(cfg, b - n_low, t) + image_forward(cfg, n_low, t_low) + text_forward(cfg, b) + loss)
+        // the text forward was the scoring forward's (gathered): only its backward is paid
+        3.0 * (image_forward(cfg, b - n_low, t) + image_forward(cfg, n_low, t_low) + loss) + 2.0 * text_forward(cfg, b)
     } else if method.reuses_scoring_forward() {
         2.0 * towers_forward(cfg, b, t) + 3.0 * loss // the forward was the scoring forward's
     } else {

@@ -3,7 +3,9 @@
 //! select (joint sampler + gather into the training workspace) and train
 //! (forward/backward/AdamW). Where the learner scored the super-batch at full resolution, the
 //! training forward is not recomputed: the chosen rows of the scoring forward's activations
-//! are gathered (JEST.md's F·(2 + B/b) per step). Shared by `train_learner` and the demo.
+//! are gathered (JEST.md's F·(2 + B/b) per step); Flexi-JEST, which scores at low resolution,
+//! recomputes the image tower but gathers the text tower's activations (the captions are the
+//! same at both resolutions). Shared by `train_learner` and the demo.
 
 use std::rc::Rc;
 
@@ -173,7 +175,7 @@ impl<B: Backend> Stepper<B> {
     /// Training phase: forward/backward on the chosen b and one AdamW step.
     pub fn train(&self, be: &B, model: &mut DualEncoder<B>, hp: &AdamHp) {
         if self.method.flexi() {
-            model.forward_mixed(be, self.b, self.n_low);
+            model.forward_mixed(be, self.b, self.n_low, Some((self.bsz, &self.chosen_perm)));
             model.backward_mixed(be, self.b, self.n_low);
         } else if self.method.reuses_scoring_forward() {
             model.forward_gathered(be, self.bsz, &self.idx, self.b);

@@ -171,28 +171,38 @@ impl<B: Backend> DualEncoder<B> {
     /// Forward of a batch of n trained at two resolutions (Flexi-JEST): the first n − n_low
     /// images at full resolution, the last n_low at low resolution, every text at full length;
     /// the loss is over all n. The batch must be in the full-resolution workspace of n.
-    pub fn forward_mixed(&mut self, be: &B, n: usize, n_low: usize) {
+    /// `text_rows` = (n_big, idx u32 [n]): the texts' activations are rows idx of the
+    /// low-resolution workspace of n_big — a Flexi-JEST scoring forward, whose text tower saw
+    /// the same captions — gathered instead of recomputed (same result, no text forward).
+    pub fn forward_mixed(&mut self, be: &B, n: usize, n_low: usize, text_rows: Option<(usize, &B::Buf)>) {
         let h = n - n_low;
-        if n_low == 0 {
-            return self.forward(be, n);
-        }
         self.workspace_at(be, n, false);
-        self.workspace_at(be, n_low, true);
-        if h > 0 {
-            self.workspace_at(be, h, false);
+        if n_low > 0 {
+            self.workspace_at(be, n_low, true);
+            if h > 0 {
+                self.workspace_at(be, h, false);
+            }
         }
-        let (w, wl) = (&self.workspaces[&(n, false)], &self.workspaces[&(n_low, true)]);
-        let (px, d) = (self.cfg.image_size.pow(2) * 3, self.cfg.embed_dim);
-        be.copy(&wl.image.input, 0, &w.image.input, h * px, n_low * px);
-        tower_fwd(be, &self.params, &self.image, &wl.image);
-        be.copy(&w.image.emb, h * d, &wl.image.emb, 0, n_low * d);
-        if h > 0 {
-            let wf = &self.workspaces[&(h, false)];
-            be.copy(&wf.image.input, 0, &w.image.input, 0, h * px);
-            tower_fwd(be, &self.params, &self.image, &wf.image);
-            be.copy(&w.image.emb, 0, &wf.image.emb, 0, h * d);
+        let w = &self.workspaces[&(n, false)];
+        if n_low == 0 {
+            tower_fwd(be, &self.params, &self.image, &w.image);
+        } else {
+            let wl = &self.workspaces[&(n_low, true)];
+            let (px, d) = (self.cfg.image_size.pow(2) * 3, self.cfg.embed_dim);
+            be.copy(&wl.image.input, 0, &w.image.input, h * px, n_low * px);
+            tower_fwd(be, &self.params, &self.image, &wl.image);
+            be.copy(&w.image.emb, h * d, &wl.image.emb, 0, n_low * d);
+            if h > 0 {
+                let wf = &self.workspaces[&(h, false)];
+                be.copy(&wf.image.input, 0, &w.image.input, 0, h * px);
+                tower_fwd(be, &self.params, &self.image, &wf.image);
+                be.copy(&w.image.emb, 0, &wf.image.emb, 0, h * d);
+            }
         }
-        tower_fwd(be, &self.params, &self.text, &w.text);
+        match text_rows {
+            Some((n_big, idx)) => w.text.gather_from(be, &self.workspaces[&(n_big, true)].text, idx),
+            None => tower_fwd(be, &self.params, &self.text, &w.text),
+        }
         self.loss_fwd(be, n);
     }
 
