@@ -9,7 +9,10 @@ use jest_wgpu::config::Preset;
 use jest_wgpu::cpu::CpuBackend;
 use jest_wgpu::batch::Encoded;
 use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
-use jest_wgpu::train::{new_model, RunSpec};
+use jest_wgpu::jest::cache::RefCache;
+use jest_wgpu::jest::step::Stepper;
+use jest_wgpu::jest::{Method, SelectConfig};
+use jest_wgpu::train::{adam_hp, new_model, RunSpec};
 
 /// (loss, every gradient) of the chosen examples: gathered from a forward of `big`, and fresh.
 fn both<B: Backend>(be: &B, preset: &str, big: &[usize], chosen: &[u32]) -> ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>)) {
@@ -92,4 +95,39 @@ fn gpu_gathered_training_forward_equals_a_fresh_one() {
     let Some(g) = common::gpu("gpu_gathered_training_forward_equals_a_fresh_one") else { return };
     check("gpu tiny", both(&g, "tiny", &BIG, &CHOSEN));
     check("gpu tiny flexi 16 px, 2 of 6 low", both_flexi(&g, "tiny", 16, 2, &BIG, &CHOSEN));
+}
+
+/// The Stepper's own Flexi-JEST training step (text gathered from its scoring forward, in the
+/// order it chose) must leave the same weights as one with a fresh text forward on the batch
+/// `choose` assembled — so `train` gathers the rows `choose` put in the training batch.
+#[test]
+fn flexi_stepper_trains_on_the_rows_it_chose() {
+    let be = CpuBackend::new();
+    let tok = Tokenizer::builtin().unwrap();
+    let data = load_builtin(SplitName::Pool).unwrap();
+    let spec = RunSpec { preset: Preset::named("tiny", tok.vocab_size()).unwrap(), steps: 10, seed: 9, method: "flexi-jest".into(), data: "pool".into() };
+    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+    let d = spec.preset.model.embed_dim;
+    let noise = |k: usize| (0..enc.len() * d).map(|i| (((i * 2654435761 + k) % 1000) as f32 / 500.0 - 1.0) * 0.1).collect::<Vec<_>>();
+    let cache = std::rc::Rc::new(RefCache { u: noise(1), v: noise(2), d, t_bias: [10f32.ln(), -4.0], n: enc.len() });
+    let select = SelectConfig { flexi_size: Some(16), flexi_low_share: 0.5, ..SelectConfig::new(0.8, 8, 100.0) };
+    let method = Method::parse("flexi-jest").unwrap();
+    let step = |gather: bool| {
+        let mut m = new_model(&be, &spec).unwrap();
+        let st = Stepper::new(&be, &mut m, &spec.preset, method, &select, enc.len(), Some(cache.clone()), spec.seed).unwrap();
+        let sup: Vec<usize> = (0..st.bsz).map(|i| (i * 37 + 11) % enc.len()).collect();
+        st.score(&be, &mut m, &enc, &sup);
+        st.choose(&be, &mut m, &enc, &sup, 3);
+        let hp = adam_hp(&spec, 1);
+        if gather {
+            st.train(&be, &mut m, &hp);
+        } else {
+            m.forward_mixed(&be, st.b, st.n_low, None);
+            m.backward_mixed(&be, st.b, st.n_low);
+            m.optimizer_step(&be, &hp);
+        }
+        let loss = be.read(&m.ws(st.b).stats).unwrap()[0];
+        (loss, m.params.params.iter().map(|p| be.read(&p.value).unwrap()).collect::<Vec<_>>())
+    };
+    check("cpu tiny flexi Stepper step (weights after AdamW)", (step(true), step(false)));
 }

@@ -157,28 +157,37 @@ impl<B: Backend> Stepper<B> {
             return; // `train` gathers the chosen rows of every activation, inputs included
         }
         let flexi = self.method.flexi();
-        let mut idx = &self.idx;
         if flexi {
             // a fresh random order of the chosen b each step: the last n_low train at low resolution
             let mut order: Vec<u32> = (0..b as u32).collect();
             crate::data::SplitMix64::new(self.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
             be.write_u32(&self.perm, &order);
             be.gather_rows(&self.chosen_perm, &self.idx, &self.perm, b, 1);
-            idx = &self.chosen_perm;
         }
+        let idx = self.training_rows();
         let (ws_big, ws_small) = (model.ws_at(self.bsz, flexi), model.ws(b));
         be.gather_rows(&ws_small.image.input, &ws_big.image.input, idx, b, self.px);
         be.gather_rows(&ws_small.text.input, &ws_big.text.input, idx, b, self.text_len);
         be.gather_rows(&ws_small.text.lens, &ws_big.text.lens, idx, b, 1);
     }
 
+    /// After `choose`: the super-batch positions of the training batch's rows [b], in training
+    /// order — the chosen in draw order, or for Flexi-JEST in that step's random order.
+    pub fn training_rows(&self) -> &B::Buf {
+        if self.method.flexi() {
+            &self.chosen_perm
+        } else {
+            &self.idx
+        }
+    }
+
     /// Training phase: forward/backward on the chosen b and one AdamW step.
     pub fn train(&self, be: &B, model: &mut DualEncoder<B>, hp: &AdamHp) {
         if self.method.flexi() {
-            model.forward_mixed(be, self.b, self.n_low, Some((self.bsz, &self.chosen_perm)));
+            model.forward_mixed(be, self.b, self.n_low, Some((self.bsz, self.training_rows())));
             model.backward_mixed(be, self.b, self.n_low);
         } else if self.method.reuses_scoring_forward() {
-            model.forward_gathered(be, self.bsz, &self.idx, self.b);
+            model.forward_gathered(be, self.bsz, self.training_rows(), self.b);
             model.backward(be, self.b);
         } else {
             model.forward(be, self.b);
