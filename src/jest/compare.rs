@@ -39,6 +39,13 @@ pub struct CompareOptions {
     pub progress: bool,
 }
 
+impl CompareOptions {
+    /// The selection settings at filter ratio f.
+    pub fn select(&self, f: f64) -> SelectConfig {
+        SelectConfig { flexi_size: self.flexi_size, flexi_low_share: self.flexi_low_share, ..SelectConfig::new(f, self.chunks, self.score_gain) }
+    }
+}
+
 fn preset(o: &CompareOptions, vocab: usize) -> Result<Preset> {
     let mut p = Preset::named(&o.preset, vocab)?;
     if let Some(b) = o.batch {
@@ -135,7 +142,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let tok = Tokenizer::builtin()?;
     let p = preset(o, tok.vocab_size())?;
     for &f in &o.filter_ratios {
-        let sel = SelectConfig { flexi_size: o.flexi_size, flexi_low_share: o.flexi_low_share, ..SelectConfig::new(f, o.chunks, o.score_gain) };
+        let sel = o.select(f);
         let bsz = sel.super_batch(p.train.batch)?;
         if o.methods.iter().any(|m| m.flexi()) {
             sel.flexi(p.model.image_size, p.model.patch, p.train.batch)?;
@@ -155,7 +162,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
 
     let mut runs = Vec::new();
     for &f in &o.filter_ratios {
-        let sel = SelectConfig { flexi_size: o.flexi_size, flexi_low_share: o.flexi_low_share, ..SelectConfig::new(f, o.chunks, o.score_gain) };
+        let sel = o.select(f);
         for &seed in &o.seeds {
             for &method in &o.methods {
                 let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
