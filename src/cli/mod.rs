@@ -76,7 +76,7 @@ pub struct SelectFlags {
 impl SelectFlags {
     /// The selection settings at filter ratio f.
     pub fn config(&self, filter_ratio: f64) -> crate::jest::SelectConfig {
-        crate::jest::SelectConfig { flexi_size: self.flexi_size, flexi_low_share: self.flexi_low_share, ..crate::jest::SelectConfig::new(filter_ratio, self.chunks, self.score_gain) }
+        crate::jest::SelectConfig::with_flexi(filter_ratio, self.chunks, self.score_gain, self.flexi_size, self.flexi_low_share)
     }
 }
 

@@ -42,7 +42,7 @@ pub struct CompareOptions {
 impl CompareOptions {
     /// The selection settings at filter ratio f.
     pub fn select(&self, f: f64) -> SelectConfig {
-        SelectConfig { flexi_size: self.flexi_size, flexi_low_share: self.flexi_low_share, ..SelectConfig::new(f, self.chunks, self.score_gain) }
+        SelectConfig::with_flexi(f, self.chunks, self.score_gain, self.flexi_size, self.flexi_low_share)
     }
 }
 

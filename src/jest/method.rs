@@ -112,6 +112,11 @@ impl SelectConfig {
         SelectConfig { filter_ratio, chunks, score_gain, flexi_size: None, flexi_low_share: half() }
     }
 
+    /// Every setting, Flexi-JEST's included (`flexi_size` None: half the image).
+    pub fn with_flexi(filter_ratio: f64, chunks: usize, score_gain: f32, flexi_size: Option<usize>, flexi_low_share: f64) -> Self {
+        SelectConfig { flexi_size, flexi_low_share, ..Self::new(filter_ratio, chunks, score_gain) }
+    }
+
     /// Flexi-JEST's default scoring side: half the image, rounded down to whole patches.
     pub fn default_flexi_size(image_size: usize, patch: usize) -> usize {
         image_size / 2 / patch * patch
