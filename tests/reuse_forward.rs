@@ -8,18 +8,29 @@ use jest_wgpu::backend::Backend;
 use jest_wgpu::config::Preset;
 use jest_wgpu::cpu::CpuBackend;
 use jest_wgpu::batch::Encoded;
-use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
+use jest_wgpu::data::{load_builtin, Dataset, SplitName, Tokenizer};
 use jest_wgpu::jest::cache::RefCache;
 use jest_wgpu::jest::step::Stepper;
 use jest_wgpu::jest::{Method, SelectConfig};
 use jest_wgpu::train::{adam_hp, new_model, RunSpec};
 
-/// (loss, every gradient) of the chosen examples: gathered from a forward of `big`, and fresh.
-fn both<B: Backend>(be: &B, preset: &str, big: &[usize], chosen: &[u32]) -> ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>)) {
+/// A loss and one vector per parameter tensor (its gradient, or its value after a step).
+type LossGrads = (f32, Vec<Vec<f32>>);
+
+/// The builtin pool encoded for `preset` (loaded once per test binary), and a one-step spec
+/// of `method` with `seed`.
+fn fixture(preset: &str, method: &str, seed: u64) -> (RunSpec, Encoded<'static>) {
+    static POOL: std::sync::OnceLock<Dataset> = std::sync::OnceLock::new();
+    let data = POOL.get_or_init(|| load_builtin(SplitName::Pool).unwrap());
     let tok = Tokenizer::builtin().unwrap();
-    let data = load_builtin(SplitName::Pool).unwrap();
-    let spec = RunSpec { preset: Preset::named(preset, tok.vocab_size()).unwrap(), steps: 1, seed: 3, method: "jest".into(), data: "pool".into() };
-    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+    let spec = RunSpec { preset: Preset::named(preset, tok.vocab_size()).unwrap(), steps: 1, seed, method: method.into(), data: "pool".into() };
+    let enc = Encoded::new(data, &tok, spec.preset.model.text_len);
+    (spec, enc)
+}
+
+/// (loss, every gradient) of the chosen examples: gathered from a forward of `big`, and fresh.
+fn both<B: Backend>(be: &B, preset: &str, big: &[usize], chosen: &[u32]) -> (LossGrads, LossGrads) {
+    let (spec, enc) = fixture(preset, "jest", 3);
     let (nb, b) = (big.len(), chosen.len());
     let grads = |m: &jest_wgpu::model::DualEncoder<B>| m.params.params.iter().map(|p| be.read(&p.grad).unwrap()).collect::<Vec<_>>();
 
@@ -41,11 +52,8 @@ fn both<B: Backend>(be: &B, preset: &str, big: &[usize], chosen: &[u32]) -> ((f3
 
 /// Flexi-JEST at `low_px`, n_low of the chosen trained low: (loss, gradients) with the texts
 /// gathered from the low-resolution scoring forward of `big`, and with a fresh text forward.
-fn both_flexi<B: Backend>(be: &B, preset: &str, low_px: usize, n_low: usize, big: &[usize], chosen: &[u32]) -> ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>)) {
-    let tok = Tokenizer::builtin().unwrap();
-    let data = load_builtin(SplitName::Pool).unwrap();
-    let spec = RunSpec { preset: Preset::named(preset, tok.vocab_size()).unwrap(), steps: 1, seed: 5, method: "flexi-jest".into(), data: "pool".into() };
-    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+fn both_flexi<B: Backend>(be: &B, preset: &str, low_px: usize, n_low: usize, big: &[usize], chosen: &[u32]) -> (LossGrads, LossGrads) {
+    let (spec, enc) = fixture(preset, "flexi-jest", 5);
     let (nb, b) = (big.len(), chosen.len());
     let picked: Vec<usize> = chosen.iter().map(|&i| big[i as usize]).collect();
     let grads = |m: &jest_wgpu::model::DualEncoder<B>| m.params.params.iter().map(|p| be.read(&p.grad).unwrap()).collect::<Vec<_>>();
@@ -63,7 +71,7 @@ fn both_flexi<B: Backend>(be: &B, preset: &str, low_px: usize, n_low: usize, big
     (run(true), run(false))
 }
 
-fn check(name: &str, (g, f): ((f32, Vec<Vec<f32>>), (f32, Vec<Vec<f32>>))) {
+fn check(name: &str, (g, f): (LossGrads, LossGrads)) {
     let mut worst = (g.0 - f.0).abs() / f.0.abs();
     for (a, b) in g.1.iter().zip(&f.1) {
         let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
@@ -103,10 +111,8 @@ fn gpu_gathered_training_forward_equals_a_fresh_one() {
 #[test]
 fn flexi_stepper_trains_on_the_rows_it_chose() {
     let be = CpuBackend::new();
-    let tok = Tokenizer::builtin().unwrap();
-    let data = load_builtin(SplitName::Pool).unwrap();
-    let spec = RunSpec { preset: Preset::named("tiny", tok.vocab_size()).unwrap(), steps: 10, seed: 9, method: "flexi-jest".into(), data: "pool".into() };
-    let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
+    let (mut spec, enc) = fixture("tiny", "flexi-jest", 9);
+    spec.steps = 10;
     let d = spec.preset.model.embed_dim;
     let noise = |k: usize| (0..enc.len() * d).map(|i| (((i * 2654435761 + k) % 1000) as f32 / 500.0 - 1.0) * 0.1).collect::<Vec<_>>();
     let cache = std::rc::Rc::new(RefCache { u: noise(1), v: noise(2), d, t_bias: [10f32.ln(), -4.0], n: enc.len() });
