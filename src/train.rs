@@ -84,7 +84,15 @@ pub fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
 
 /// Save a resumable checkpoint (weights + Adam moments + losses and evaluations so far),
 /// atomically — refused when a weight is no longer finite, so the last checkpoint is good.
-pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], curve: &[CurvePoint], dir: &Path) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], curve: &[CurvePoint], eval_every: usize, dir: &Path) -> Result<()> {
+    let extra = HashMap::from([("curve".to_string(), serde_json::to_string(curve)?), ("eval_every".to_string(), eval_every.to_string())]);
+    save_checkpoint_with(be, model, spec, done, losses, extra, dir)
+}
+
+/// `save_checkpoint` with the run's own progress entries in `extra` (the learner's selection
+/// statistics, its selection settings and reference).
+pub fn save_checkpoint_with<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], extra: HashMap<String, String>, dir: &Path) -> Result<()> {
     let tensors = model.params.to_host(be, true)?;
     if let Some((name, _, _)) = tensors.iter().find(|(_, _, v)| v.iter().any(|x| !x.is_finite())) {
         bail!(
@@ -92,12 +100,11 @@ pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpe
             dir.display()
         );
     }
-    let mut meta = HashMap::new();
+    let mut meta = extra;
     meta.insert("format".into(), "jest-wgpu-checkpoint-1".into());
     meta.insert("spec".into(), serde_json::to_string(spec)?);
     meta.insert("step".into(), done.to_string());
     meta.insert("losses".into(), serde_json::to_string(losses)?);
-    meta.insert("curve".into(), serde_json::to_string(curve)?);
     save_safetensors(&dir.join(CHECKPOINT_FILE), &tensors, meta)
 }
 
@@ -144,26 +151,52 @@ pub struct Progress {
     pub done: usize,
     pub losses: Vec<f32>,
     pub curve: Vec<CurvePoint>,
+    /// the run's evaluation cadence (a resumed run keeps it, so its curve is the same)
+    pub eval_every: Option<usize>,
 }
 
 /// Load `DIR/checkpoint.safetensors`: the model with its optimizer state, the spec, and the
 /// progress so far.
 pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>, RunSpec, Progress)> {
+    let (model, spec, done, losses, meta) = load_checkpoint_with(be, dir)?;
+    let path = dir.join(CHECKPOINT_FILE);
+    let curve = serde_json::from_str(meta.get("curve").map(String::as_str).unwrap_or("[]")).with_context(|| format!("{}: unreadable evaluation curve", path.display()))?;
+    let eval_every = meta.get("eval_every").and_then(|s| s.parse().ok());
+    Ok((model, spec, Progress { done, losses, curve, eval_every }))
+}
+
+/// `DIR/checkpoint.safetensors`, or a clear error when there is none.
+fn checkpoint_file(dir: &Path) -> Result<PathBuf> {
     let path = dir.join(CHECKPOINT_FILE);
     if !path.exists() {
         bail!("no checkpoint to resume in {} (expected {CHECKPOINT_FILE}); start the run without --resume", dir.display());
     }
+    Ok(path)
+}
+
+/// The run description of `DIR/checkpoint.safetensors`, without building the model (to tell
+/// which command resumes it).
+pub fn checkpoint_spec(dir: &Path) -> Result<RunSpec> {
+    let path = checkpoint_file(dir)?;
+    spec_of(&load_safetensors(&path)?.1, &path)
+}
+
+/// `load_checkpoint` returning the steps done, the losses and the checkpoint's metadata as
+/// stored (for runs that keep more progress than a curve).
+#[allow(clippy::type_complexity)]
+pub fn load_checkpoint_with<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>, RunSpec, usize, Vec<f32>, HashMap<String, String>)> {
+    let path = checkpoint_file(dir)?;
     let (tensors, meta) = load_safetensors(&path)?;
     let spec = spec_of(&meta, &path)?;
     let model = new_model(be, &spec)?;
     model.params.from_host(be, &tensors, true, &path)?;
     let done: usize = meta.get("step").and_then(|s| s.parse().ok()).with_context(|| format!("{}: missing step count", path.display()))?;
-    let losses: Vec<f32> = serde_json::from_str(meta.get("losses").map(String::as_str).unwrap_or("[]"))?;
+    let losses: Vec<f32> = serde_json::from_str(meta.get("losses").map(String::as_str).unwrap_or("[]"))
+        .with_context(|| format!("{}: unreadable losses", path.display()))?;
     if losses.len() != done {
         bail!("{}: corrupt checkpoint ({} losses for {done} steps)", path.display(), losses.len());
     }
-    let curve = serde_json::from_str(meta.get("curve").map(String::as_str).unwrap_or("[]")).with_context(|| format!("{}: unreadable evaluation curve", path.display()))?;
-    Ok((model, spec, Progress { done, losses, curve }))
+    Ok((model, spec, done, losses, meta))
 }
 
 /// Train `model` on `train` for the steps of `spec`, starting after `done` steps.
@@ -178,7 +211,7 @@ pub fn train<B: Backend>(
     tok: &Tokenizer,
     start: Progress,
 ) -> Result<TrainReport> {
-    let Progress { done, mut losses, mut curve } = start;
+    let Progress { done, mut losses, mut curve, .. } = start;
     let b = spec.preset.train.batch;
     if train.len() < b {
         bail!("the training split has {} items, fewer than one batch of {b}; lower --batch", train.len());
@@ -238,7 +271,7 @@ pub fn train<B: Backend>(
             curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
         }
         if let (true, Some(dir)) = (checkpoint_now, &ctl.run_dir) {
-            save_checkpoint(be, model, spec, step + 1, &losses, &curve, dir)?;
+            save_checkpoint(be, model, spec, step + 1, &losses, &curve, ctl.eval_every, dir)?;
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -259,7 +292,7 @@ pub fn train<B: Backend>(
         None => None,
     };
     if let Some(dir) = &ctl.run_dir {
-        save_checkpoint(be, model, spec, spec.steps, &losses, &curve, dir)?;
+        save_checkpoint(be, model, spec, spec.steps, &losses, &curve, ctl.eval_every, dir)?;
     }
     Ok(TrainReport { losses, ms_per_step, curve, eval })
 }

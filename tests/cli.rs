@@ -51,19 +51,12 @@ fn losses_of(v: &serde_json::Value) -> Vec<f64> {
     v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
 
-#[test]
-fn killed_run_resumes_to_the_same_losses() {
-    let steps = "400";
-    let base = ["train-reference", "--preset", "tiny", "--steps", steps, "--backend", "cpu", "--seed", "5", "--json"];
-    let dir = tempfile::tempdir().unwrap();
-    let full = run(&[&base[..], &["--out", dir.path().join("a.safetensors").to_str().unwrap()]].concat());
-    assert!(full.status.success(), "{}", stderr(&full));
-    let want = losses_of(&last_json(&full));
-
-    let run_dir = dir.path().join("run");
+/// Start `args` with `--run-dir run_dir --checkpoint-every 10` and kill it once its first
+/// checkpoint is written.
+fn kill_after_first_checkpoint(args: &[&str], run_dir: &Path) {
     let mut child = bin()
-        .args(base)
-        .args(["--run-dir", run_dir.to_str().unwrap(), "--checkpoint-every", "20", "--out", dir.path().join("b.safetensors").to_str().unwrap()])
+        .args(args)
+        .args(["--run-dir", run_dir.to_str().unwrap(), "--checkpoint-every", "10"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -77,6 +70,19 @@ fn killed_run_resumes_to_the_same_losses() {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success(), "the run finished before it could be killed; make it longer");
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_losses() {
+    let steps = "400";
+    let base = ["train-reference", "--preset", "tiny", "--steps", steps, "--backend", "cpu", "--seed", "5", "--json"];
+    let dir = tempfile::tempdir().unwrap();
+    let full = run(&[&base[..], &["--out", dir.path().join("a.safetensors").to_str().unwrap()]].concat());
+    assert!(full.status.success(), "{}", stderr(&full));
+    let want = losses_of(&last_json(&full));
+
+    let run_dir = dir.path().join("run");
+    kill_after_first_checkpoint(&[&base[..], &["--out", dir.path().join("b.safetensors").to_str().unwrap()]].concat(), &run_dir);
 
     let resumed = run(&["train-reference", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--out", dir.path().join("c.safetensors").to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
@@ -86,6 +92,44 @@ fn killed_run_resumes_to_the_same_losses() {
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!((g - w).abs() <= 1e-5 * w.abs(), "step {}: resumed {g} vs uninterrupted {w}", i + 1);
     }
+}
+
+/// A JEST or Flexi-JEST run killed after a checkpoint continues, from its run directory alone,
+/// to the same run: losses, evaluation curve (its cadence is stored) and selection statistics.
+#[test]
+fn killed_selection_run_resumes_to_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("ref.safetensors");
+    let r = run(&["train-reference", "--preset", "tiny", "--steps", "30", "--backend", "cpu", "--out", reference.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    for method in ["jest", "flexi-jest"] {
+        let out = |name: &str| dir.path().join(format!("{method}-{name}.safetensors")).to_str().unwrap().to_string();
+        let base = ["train", "--method", method, "--preset", "tiny", "--steps", "200", "--eval-every", "50", "--backend", "cpu", "--seed", "2", "--json"];
+        let with_ref = [&base[..], &["--reference", reference.to_str().unwrap()]].concat();
+        let full = run(&[&with_ref[..], &["--out", &out("a")]].concat());
+        assert!(full.status.success(), "{}", stderr(&full));
+        let want = last_json(&full);
+
+        let run_dir = dir.path().join(format!("run-{method}"));
+        kill_after_first_checkpoint(&[&with_ref[..], &["--out", &out("b")]].concat(), &run_dir);
+        // only the run directory: the method, selection settings, reference and cadence are stored
+        let resumed = run(&["train", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--out", &out("c")]);
+        assert!(resumed.status.success(), "{method}: {}", stderr(&resumed));
+        assert!(stderr(&resumed).contains("resuming"), "{}", stderr(&resumed));
+        let got = last_json(&resumed);
+        assert_eq!(got["method"], method);
+        assert_eq!(losses_of(&got), losses_of(&want), "{method}: losses after resume");
+        for key in ["curve", "selected_noise_share", "eval", "filter_ratio", "chunks"] {
+            assert_eq!(got[key], want[key], "{method}: `{key}` after resume");
+        }
+    }
+    // a reference changed since the checkpoint would score another run: refused, clearly
+    let mut bytes = std::fs::read(&reference).unwrap();
+    bytes.push(0);
+    std::fs::write(&reference, bytes).unwrap();
+    let out = run(&["train", "--resume", dir.path().join("run-jest").to_str().unwrap(), "--backend", "cpu"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("changed since the run"), "{}", stderr(&out));
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
     let tiny_a = d.join("a.safetensors");
     let tiny_b = d.join("b.safetensors");
     for (p, seed) in [(&tiny_a, "1"), (&tiny_b, "2")] {
-        train_reference(&p, "tiny", "3", &["--seed", seed]);
+        train_reference(p, "tiny", "3", &["--seed", seed]);
     }
     let run = |r: &std::path::Path| {
         bin()

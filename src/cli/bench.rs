@@ -107,7 +107,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut steps_json = Map::new();
     for name in a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let preset = Preset::named(name, tok.vocab_size())?;
-        let enc = Encoded::new(&data, &tok, preset.model.text_len);
+        let enc = Encoded::new(data, &tok, preset.model.text_len);
         let g = gpu.as_ref().map(|g| step_ms(g, &preset, &enc, a.steps)).transpose()?;
         let c = step_ms(&cpu, &preset, &enc, a.steps)?;
         println!("{:<28} {} {} {:>9}", format!("{name} step ms (b={})", preset.train.batch), fmt(g), fmt(Some(c)), "");

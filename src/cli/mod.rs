@@ -82,7 +82,7 @@ impl SelectFlags {
 
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
-    /// model and recipe preset: tiny | default | large
+    /// model and recipe preset: tiny | browser | default | large
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// learner steps per method (default 600)
@@ -124,7 +124,7 @@ pub struct CompareArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// model and recipe preset: tiny | default | large
+    /// model and recipe preset: tiny | browser | default | large
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// gradient steps

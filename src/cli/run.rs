@@ -15,8 +15,9 @@ use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
 use crate::jest::cache::reference_embeddings;
 use crate::jest::learner::{train_learner, LearnerRun};
+use crate::jest::resume::{load_learner, LearnerCheckpoints, LearnerProgress};
 use crate::jest::Method;
-use crate::train::{load_checkpoint, load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
+use crate::train::{checkpoint_spec, load_checkpoint, load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 use crate::with_backend;
 
 fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<RunSpec> {
@@ -74,7 +75,8 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
         train_data.len(),
         spec.seed
     );
-    let ctl = RunControl { run_dir, checkpoint_every: a.checkpoint_every, eval_every: a.eval_every, progress: !a.json, log: true };
+    let eval_every = progress.eval_every.unwrap_or(a.eval_every);
+    let ctl = RunControl { run_dir, checkpoint_every: a.checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     save_model(be, &model, &spec, &out)?;
@@ -100,31 +102,46 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
     }))
 }
 
-/// A learner trained with a scored selection method (needs --reference).
-fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -> Result<serde_json::Value> {
+/// A learner trained with a scored selection method (needs --reference), or resumed from its
+/// run directory.
+fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
-    let spec = spec_from_args(a, false, &tok)?;
-    let select = a.sel.config(a.filter_ratio);
+    let (mut model, spec, select, reference, eval_every, start, run_dir) = match &a.resume {
+        Some(dir) => {
+            let r = load_learner(be, dir)?;
+            eprintln!("resuming {} at step {} of {}", dir.display(), r.progress.done, r.spec.steps);
+            (r.model, r.spec, r.select, r.reference, r.eval_every, r.progress, Some(dir.clone()))
+        }
+        None => {
+            let spec = spec_from_args(a, false, &tok)?;
+            let model = new_model(be, &spec)?;
+            (model, spec, a.sel.config(a.filter_ratio), a.reference.clone(), a.eval_every, LearnerProgress::default(), a.run_dir.clone())
+        }
+    };
+    if a.checkpoint_every > 0 && run_dir.is_none() {
+        bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
+    }
+    let method = Method::parse(&spec.method)?;
     let bsz = select.super_batch(spec.preset.train.batch)?;
-    let mut model = new_model(be, &spec)?;
     let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
     let test = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
-    let cache = match (&a.reference, method.needs_reference()) {
+    let cache = match (&reference, method.needs_reference()) {
         (Some(r), _) => Some(std::rc::Rc::new(reference_embeddings(be, r, &pool_e, &spec.data)?)),
         (None, true) => bail!("--method {} needs --reference FILE (a model from `jest-wgpu train-reference --out FILE`)", method.name()),
         (None, false) => None,
     };
     eprintln!(
         "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
-        method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, a.filter_ratio, a.sel.chunks, a.sel.score_gain, spec.seed
+        method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, select.filter_ratio, select.chunks, select.score_gain, spec.seed
     );
+    let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: a.checkpoint_every, select: &select, reference: reference.as_deref(), eval_every });
     let run = LearnerRun {
         spec: &spec, method, select: &select, pool: &pool_e, test: &test_e, tok: &tok, reference: cache,
-        eval_every: a.eval_every, progress: !a.json,
+        eval_every, progress: !a.json, log: true, checkpoints,
     };
-    let r = train_learner(be, &mut model, &run)?;
+    let r = train_learner(be, &mut model, &run, start)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     save_model(be, &model, &spec, &out)?;
     eprintln!(
@@ -135,7 +152,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -
     Ok(json!({
         "command": "train", "backend": be.kind().as_str(), "adapter": be.adapter_name(), "preset": spec.preset.name,
         "method": spec.method, "seed": spec.seed, "steps": spec.steps, "batch": spec.preset.train.batch, "super_batch": bsz,
-        "filter_ratio": a.filter_ratio, "chunks": a.sel.chunks, "score_gain": a.sel.score_gain, "losses": r.losses,
+        "filter_ratio": select.filter_ratio, "chunks": select.chunks, "score_gain": select.score_gain, "losses": r.losses,
         "eval": { "zero_shot_acc": f.zero_shot_acc, "i2t_r1": f.i2t_r1, "t2i_r1": f.t2i_r1, "i2t_r5": f.i2t_r5, "t2i_r5": f.t2i_r5 },
         "curve": r.curve, "ms_per_step": r.ms_per_step, "flops_per_step": r.flops_per_step,
         "selected_noise_share": r.selected_noise_share, "model": out,
@@ -144,14 +161,16 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, method: Method, why: &str) -
 
 pub fn train_cmd(a: TrainArgs, reference: bool) -> Result<()> {
     let (chosen, why) = backend_choice::open(a.backend)?;
-    let method = if reference { Method::Uniform } else { Method::parse(&a.method)? };
-    let v = if reference || method == Method::Uniform {
+    // a resumed run is what its checkpoint says it is, whatever --method says
+    let method = match (&a.resume, reference) {
+        (_, true) => "reference".to_string(),
+        (Some(dir), false) => checkpoint_spec(dir)?.method,
+        (None, false) => Method::parse(&a.method)?.name().to_string(),
+    };
+    let v = if method == "reference" || method == Method::Uniform.name() {
         with_backend!(chosen, |be| run_training(&be, &a, reference, &why))?
     } else {
-        if a.resume.is_some() || a.checkpoint_every > 0 {
-            bail!("--resume/--checkpoint-every are available for train-reference and --method uniform; a scored run restarts from scratch");
-        }
-        with_backend!(chosen, |be| run_selection(&be, &a, method, &why))?
+        with_backend!(chosen, |be| run_selection(&be, &a, &why))?
     };
     if a.json {
         println!("{v}");

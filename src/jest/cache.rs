@@ -45,7 +45,7 @@ pub fn cache_path(reference: &Path) -> PathBuf {
     reference.with_extension("pool-emb.safetensors")
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read reference checkpoint {}", path.display()))?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }

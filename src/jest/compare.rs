@@ -167,8 +167,8 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
             for &method in &o.methods {
                 let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
                 let mut model = new_model(be, &spec)?;
-                let run = LearnerRun { spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(cache.clone()), eval_every: o.eval_every, progress: o.progress };
-                let r = train_learner(be, &mut model, &run)?;
+                let run = LearnerRun { spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(cache.clone()), eval_every: o.eval_every, progress: o.progress, log: false, checkpoints: None };
+                let r = train_learner(be, &mut model, &run, Default::default())?;
                 eprintln!(
                     "{:<26} f={f} seed={seed}: R@1 {:.4} (i2t {:.4}, t2i {:.4})  clean {:.0}%  {:.0} ms/step (scoring {:.1}, sampling {:.2})",
                     r.method,

@@ -2,7 +2,8 @@
 //! learner (inference), score it against the cached reference embeddings (B×B matrix on the
 //! device), draw b examples with the joint sampler, gather them on the device, then
 //! forward/backward/AdamW — no read-back inside the step. Losses, chosen indices and the
-//! learnability of the chosen batches are read back every `log_every` steps.
+//! learnability of the chosen batches are read back every `log_every` steps. Checkpoints and
+//! `--resume` (module `resume`) continue a run to the same losses.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,6 +15,7 @@ use anyhow::{bail, Result};
 use super::cache::RefCache;
 use super::flops::step_flops;
 use super::method::{Method, SelectConfig};
+use super::resume::{save_learner, LearnerCheckpoints, LearnerProgress};
 use super::step::Stepper;
 use crate::backend::{Backend, ScoreMode};
 use crate::batch::{step_indices, Encoded};
@@ -37,6 +39,10 @@ pub struct LearnerRun<'a> {
     pub reference: Option<Rc<RefCache>>,
     pub eval_every: usize,
     pub progress: bool,
+    /// one line per logged step on stderr: `step   120  loss 0.4120  r@1 0.031  (38 ms)`
+    pub log: bool,
+    /// checkpoint into a run directory (`train --run-dir`)
+    pub checkpoints: Option<LearnerCheckpoints<'a>>,
 }
 
 /// Share of each noise kind among counted examples.
@@ -45,8 +51,9 @@ pub(crate) fn noise_shares(counts: &[usize; NoiseKind::ALL.len()]) -> BTreeMap<S
     NoiseKind::ALL.iter().map(|k| (k.as_str().to_string(), counts[k.index()] as f64 / total.max(1) as f64)).collect()
 }
 
-/// Train a fresh learner with `run.method`; evaluate every `eval_every` steps.
-pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &LearnerRun) -> Result<MethodResult> {
+/// Train a learner with `run.method` from `start` (a fresh run: `LearnerProgress::default()`);
+/// evaluate every `eval_every` steps.
+pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &LearnerRun, start: LearnerProgress) -> Result<MethodResult> {
     let spec = run.spec;
     let stepper = Stepper::new(be, model, &spec.preset, run.method, run.select, run.pool.len(), run.reference.clone(), spec.seed)?;
     let (b, bsz) = (stepper.b, stepper.bsz);
@@ -59,11 +66,12 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     let flops = step_flops(&spec.preset.model, b, bsz, run.method, (model.image.low_size, stepper.n_low));
     let n_pool = run.pool.len();
 
-    let mut res = MethodResult { method: run.method.name().into(), seed: spec.seed, filter_ratio: run.select.filter_ratio, flops_per_step: flops.clone(), ..Default::default() };
+    let LearnerProgress { done, losses, curve, selection, mut counts, mut window, mut learn_sum, mut learn_n } = start;
+    let mut res = MethodResult {
+        method: run.method.name().into(), seed: spec.seed, filter_ratio: run.select.filter_ratio, flops_per_step: flops.clone(),
+        losses, curve, selection, ..Default::default()
+    };
     let mut supers: Vec<Vec<usize>> = Vec::new(); // super-batches since the last read-back
-    let mut counts = [0usize; NoiseKind::ALL.len()];
-    let mut window = [0usize; NoiseKind::ALL.len()];
-    let (mut learn_sum, mut learn_n) = (0.0f64, 0usize);
     // timing: wall time of the whole loop minus what is not training (diagnostics, evaluation),
     // each bracketed by syncs so GPU work queued by earlier steps is not misattributed
     #[cfg_attr(target_arch = "wasm32", allow(unused_mut, unused_variables))]
@@ -71,14 +79,18 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     #[cfg_attr(target_arch = "wasm32", allow(unused_mut, unused_variables))]
     let mut phase_steps = 0usize;
     #[cfg(not(target_arch = "wasm32"))]
-    let bar = crate::train::progress_bar(run.progress, spec.steps as u64, 0, run.method.name());
+    let bar = crate::train::progress_bar(run.progress, spec.steps as u64, done as u64, run.method.name());
+    #[cfg(not(target_arch = "wasm32"))]
+    let (mut last_log, mut log_excluded) = ((Instant::now(), done), 0.0f64);
     let pool_noise = &run.pool.data.noise;
 
     #[cfg(not(target_arch = "wasm32"))]
     let loop_start = Instant::now();
-    for step in 0..spec.steps {
+    for step in done..spec.steps {
         let eval_now = (run.eval_every > 0 && (step + 1) % run.eval_every == 0) || step + 1 == spec.steps;
-        let logged = (step + 1) % log_every == 0 || eval_now;
+        let checkpoint_now = run.checkpoints.as_ref().is_some_and(|c| (c.every > 0 && (step + 1) % c.every == 0) || step + 1 == spec.steps);
+        let log_step = (step + 1) % log_every == 0 || eval_now;
+        let logged = log_step || checkpoint_now; // read back (a checkpoint needs the losses)
         #[cfg(not(target_arch = "wasm32"))]
         let t0 = {
             if logged {
@@ -87,7 +99,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             Instant::now()
         };
         let sup = step_indices(n_pool, bsz, spec.seed, step as u64);
-        let diag_now = logged && has_reference;
+        let diag_now = log_step && has_reference; // the same samples whatever the checkpoint cadence
         // ---- scoring: learner embeddings of the super-batch, reference rows, score matrix
         if mode.is_some() {
             stepper.score(be, model, run.pool, &sup);
@@ -143,7 +155,11 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             for (k, s) in (first..=step).enumerate() {
                 let loss = losses[s % log_every];
                 if !loss.is_finite() {
-                    bail!("training diverged: loss is {loss} at step {} of {}; lower the learning rate (--lr)", s + 1, run.method.name());
+                    let kept = match &run.checkpoints {
+                        Some(c) if c.dir.join(crate::train::CHECKPOINT_FILE).exists() => format!("; the last good checkpoint is kept in {}", c.dir.display()),
+                        _ => String::new(),
+                    };
+                    bail!("training diverged: loss is {loss} at step {} of {}{kept}; lower the learning rate (--lr)", s + 1, run.method.name());
                 }
                 res.losses.push(loss);
                 for &i in &idx[(s % log_every) * b..(s % log_every + 1) * b] {
@@ -203,6 +219,45 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             learn_sum = 0.0;
             learn_n = 0;
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        if logged && run.log {
+            let (t, s0) = last_log;
+            let per = ((Instant::now() - t).as_secs_f64() * 1e3 - (ms_excluded - log_excluded)) / (step + 1 - s0) as f64;
+            let r1 = match res.curve.last() {
+                Some(c) if eval_now => format!("  r@1 {:.3}", (c.i2t_r1 + c.t2i_r1) / 2.0),
+                _ => String::new(),
+            };
+            let line = format!("step {:>5}  loss {:.4}{r1}  ({per:.0} ms)", step + 1, res.losses[step]);
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+        if let (true, Some(ck)) = (checkpoint_now, &run.checkpoints) {
+            #[cfg(not(target_arch = "wasm32"))]
+            let t_save = Instant::now();
+            let p = LearnerProgress {
+                done: step + 1,
+                losses: res.losses.clone(),
+                curve: res.curve.clone(),
+                selection: res.selection.clone(),
+                counts,
+                window,
+                learn_sum,
+                learn_n,
+            };
+            save_learner(be, model, spec, &p, ck)?;
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                ms_excluded += (Instant::now() - t_save).as_secs_f64() * 1e3;
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if logged {
+            last_log = (Instant::now(), step + 1);
+            log_excluded = ms_excluded;
+        }
     }
     #[cfg(not(target_arch = "wasm32"))]
     bar.finish_and_clear();
@@ -210,7 +265,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
     {
         be.sync()?;
         let total = loop_start.elapsed().as_secs_f64() * 1e3;
-        res.ms_per_step = (total - ms_excluded) / spec.steps.max(1) as f64;
+        res.ms_per_step = (total - ms_excluded) / (spec.steps - done).max(1) as f64;
         res.ms_scoring = ms_score / phase_steps.max(1) as f64;
         res.ms_sampling = ms_sample / phase_steps.max(1) as f64;
     }

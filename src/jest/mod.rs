@@ -8,6 +8,7 @@ pub mod curate;
 pub mod flops;
 pub mod learner;
 pub mod method;
+pub mod resume;
 pub mod step;
 
 pub use method::{Method, SelectConfig};
