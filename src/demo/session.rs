@@ -192,6 +192,7 @@ impl<B: Backend> Session<B> {
         self.fence().await?;
         let t2 = now_ms();
         page_matrices(be, &mut self.learner, &self.mats, self.method, pool, &sup);
+        self.fence().await?; // the page's matrices are not the step's: keep their GPU time out of `train`
         let t2b = now_ms();
         let l = &mut self.learner;
         l.stepper.train(be, &mut l.model, &hp);
