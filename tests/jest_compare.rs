@@ -32,26 +32,11 @@ fn train_reference(out: &std::path::Path, preset: &str, steps: &str, extra: &[&s
 fn tiny_compare_writes_a_well_formed_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
-    let o = bin()
-        .args([
-            "compare",
-            "--preset",
-            "tiny",
-            "--steps",
-            "120",
-            "--reference-steps",
-            "120",
-            "--eval-every",
-            "40",
-            "--backend",
-            "cpu",
-            "--methods",
-            "all",
-            "--json",
-        ])
-        .args(["--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let args = [
+        "compare", "--preset", "tiny", "--steps", "120", "--reference-steps", "120", "--backend", "cpu", "--json",
+        "--eval-every", "40", "--methods", "all", "--out", out.to_str().unwrap(),
+    ];
+    let o = bin().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value =
@@ -138,6 +123,19 @@ fn tiny_compare_writes_a_well_formed_report() {
     // scoring costs FLOPs: JEST > uniform per step, easy-ref needs no learner forward
     let flops = |m: &str| r["methods"][m]["flops_per_step"]["total"].as_f64().unwrap();
     assert!(flops("jest") > 1.5 * flops("uniform") && flops("easy-ref") < 1.1 * flops("uniform"));
+
+    // the same command again (as after a kill) reuses every finished run: same report, no training
+    let again = bin().args(&args).output().unwrap();
+    let err2 = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{err2}");
+    assert_eq!(err2.matches("(reused: ").count(), 6, "every run is reused:\n{err2}");
+    let r2: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r2["runs"], r["runs"]);
+    assert_eq!(r2["summary"], r["summary"]);
+    // a changed setting is a different run: trained, not reused
+    let other = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
+    let err3 = String::from_utf8_lossy(&other.stderr);
+    assert!(other.status.success() && !err3.contains("(reused: "), "{err3}");
 }
 
 #[test]

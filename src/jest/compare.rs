@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use super::cache::reference_embeddings;
+use super::cache::{reference_embeddings, sha256_file};
 use super::learner::{train_learner, LearnerRun};
 use super::method::{Method, SelectConfig};
 use crate::backend::Backend;
@@ -80,6 +80,35 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
     let m = xs.iter().sum::<f64>() / n;
     let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len().saturating_sub(1).max(1)) as f64;
     (m, v.sqrt())
+}
+
+/// What a finished learner run was computed from. `OUT/runs/*.json` keeps each run with its
+/// key, so `compare` run again into the same folder (after a kill, or with more seeds or
+/// methods) reuses the runs whose key is unchanged instead of training them again.
+fn run_key(p: &Preset, o: &CompareOptions, sel: &SelectConfig, method: Method, seed: u64, reference_sha256: &str, adapter: &str) -> serde_json::Value {
+    serde_json::json!({
+        "format": 1, "preset": p, "steps": o.steps, "seed": seed, "method": method.name(), "select": sel,
+        "eval_every": o.eval_every, "reference_sha256": reference_sha256, "adapter": adapter,
+    })
+}
+
+fn run_path(out: &Path, method: Method, f: f64, seed: u64) -> PathBuf {
+    out.join("runs").join(format!("{}-f{f}-s{seed}.json", method.name()))
+}
+
+/// The stored run at `path` if its key is `key`; anything else (absent, another key,
+/// unreadable) means train it again.
+fn stored_run(path: &Path, key: &serde_json::Value) -> Option<MethodResult> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    if v.get("key")? != key {
+        return None;
+    }
+    serde_json::from_value(v.get("result")?.clone()).ok()
+}
+
+fn store_run(path: &Path, key: &serde_json::Value, r: &MethodResult) -> Result<()> {
+    std::fs::create_dir_all(path.parent().expect("runs/ folder"))?;
+    crate::util::write_atomic(path, &serde_json::to_vec(&serde_json::json!({ "key": key, "result": r }))?)
 }
 
 /// First curve point at or above `target` on `key` (steps or FLOPs).
@@ -159,18 +188,31 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let reference_eval = reference(be, &ref_spec, &ref_path, &curated_e, &test_e, &tok, o.progress)?;
     eprintln!("reference: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
     let cache = std::rc::Rc::new(reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?);
+    let ref_sha = sha256_file(&ref_path)?;
 
     let mut runs = Vec::new();
     for &f in &o.filter_ratios {
         let sel = o.select(f);
         for &seed in &o.seeds {
             for &method in &o.methods {
-                let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
-                let mut model = new_model(be, &spec)?;
-                let run = LearnerRun { spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(cache.clone()), eval_every: o.eval_every, progress: o.progress, log: false, checkpoints: None };
-                let r = train_learner(be, &mut model, &run, Default::default())?;
+                let key = run_key(&p, o, &sel, method, seed, &ref_sha, &be.adapter_name());
+                let path = run_path(&o.out, method, f, seed);
+                let (r, reused) = match stored_run(&path, &key) {
+                    Some(r) => (r, format!("  (reused: {})", path.display())),
+                    None => {
+                        let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };
+                        let mut model = new_model(be, &spec)?;
+                        let run = LearnerRun {
+                            spec: &spec, method, select: &sel, pool: &pool_e, test: &test_e, tok: &tok, reference: Some(cache.clone()),
+                            eval_every: o.eval_every, progress: o.progress, log: false, checkpoints: None,
+                        };
+                        let r = train_learner(be, &mut model, &run, Default::default())?;
+                        store_run(&path, &key, &r)?;
+                        (r, String::new())
+                    }
+                };
                 eprintln!(
-                    "{:<26} f={f} seed={seed}: R@1 {:.4} (i2t {:.4}, t2i {:.4})  clean {:.0}%  {:.0} ms/step (scoring {:.1}, sampling {:.2})",
+                    "{:<26} f={f} seed={seed}: R@1 {:.4} (i2t {:.4}, t2i {:.4})  clean {:.0}%  {:.0} ms/step (scoring {:.1}, sampling {:.2}){reused}",
                     r.method,
                     r.final_.r1_smoothed,
                     r.final_.i2t_r1,

@@ -3,7 +3,7 @@
 //! settings and which reference scored it. Super-batches, the sampler's noise and Flexi-JEST's
 //! split are counter-based on (seed, step), so nothing else is needed to continue the same run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -43,14 +43,6 @@ pub struct LearnerCheckpoints<'a> {
     pub eval_every: usize,
 }
 
-/// A selection row as stored: JSON has no NaN (a run without a reference has no learnability).
-#[derive(Serialize, Deserialize)]
-struct StoredRow {
-    step: usize,
-    noise_share: BTreeMap<String, f64>,
-    learnability: Option<f64>,
-}
-
 #[derive(Serialize, Deserialize)]
 struct Stored {
     select: SelectConfig,
@@ -58,7 +50,7 @@ struct Stored {
     reference: Option<PathBuf>,
     reference_sha256: Option<String>,
     curve: Vec<CurveRow>,
-    selection: Vec<StoredRow>,
+    selection: Vec<SelectionRow>,
     counts: Vec<usize>,
     window: Vec<usize>,
     learn_sum: f64,
@@ -75,11 +67,7 @@ pub fn save_learner<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, 
         reference: ck.reference.map(Path::to_path_buf),
         reference_sha256: ck.reference.map(sha256_file).transpose()?,
         curve: p.curve.clone(),
-        selection: p
-            .selection
-            .iter()
-            .map(|r| StoredRow { step: r.step, noise_share: r.noise_share.clone(), learnability: r.learnability.is_finite().then_some(r.learnability) })
-            .collect(),
+        selection: p.selection.clone(),
         counts: p.counts.to_vec(),
         window: p.window.to_vec(),
         learn_sum: p.learn_sum,
@@ -122,13 +110,8 @@ pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<Resumed<B>> {
             );
         }
     }
-    let mut progress = LearnerProgress { done, losses, curve: s.curve, learn_sum: s.learn_sum, learn_n: s.learn_n, ..Default::default() };
+    let mut progress = LearnerProgress { done, losses, curve: s.curve, selection: s.selection, learn_sum: s.learn_sum, learn_n: s.learn_n, ..Default::default() };
     progress.counts.copy_from_slice(&s.counts);
     progress.window.copy_from_slice(&s.window);
-    progress.selection = s
-        .selection
-        .into_iter()
-        .map(|r| SelectionRow { step: r.step, noise_share: r.noise_share, learnability: r.learnability.unwrap_or(f64::NAN) })
-        .collect();
     Ok(Resumed { model, spec, select: s.select, reference: s.reference, eval_every: s.eval_every, progress })
 }

@@ -33,8 +33,15 @@ pub struct SelectionRow {
     pub step: usize,
     /// share of the selected examples per noise kind ("clean", "mismatched", …)
     pub noise_share: BTreeMap<String, f64>,
-    /// mean joint learnability of the chosen sub-batches: Σ_{i,j∈S} A_ij / b² (gain removed)
+    /// mean joint learnability of the chosen sub-batches: Σ_{i,j∈S} A_ij / b² (gain removed);
+    /// NaN (null in JSON) without a reference
+    #[serde(deserialize_with = "nan_from_null")]
     pub learnability: f64,
+}
+
+/// JSON has no NaN (serde_json writes null): read null back as NaN.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// FLOPs of one learner step, counted from the shapes.
