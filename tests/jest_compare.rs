@@ -125,7 +125,7 @@ fn tiny_compare_writes_a_well_formed_report() {
     assert!(flops("jest") > 1.5 * flops("uniform") && flops("easy-ref") < 1.1 * flops("uniform"));
 
     // the same command again (as after a kill) reuses every finished run: same report, no training
-    let again = bin().args(&args).output().unwrap();
+    let again = bin().args(args).output().unwrap();
     let err2 = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{err2}");
     assert_eq!(err2.matches("(reused: ").count(), 6, "every run is reused:\n{err2}");
