@@ -6,6 +6,7 @@ use jest_wgpu::cpu::matmul;
 
 const SIZES: &[(usize, usize, usize)] = &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 64, 64), (70, 129, 33), (130, 7, 257)];
 
+#[allow(clippy::too_many_arguments)]
 fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, c0: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) -> Vec<f32> {
     let mut c = c0.to_vec();
     matmul::matmul(&mut c, a, b, bias, m, k, n, ta, tb, acc);

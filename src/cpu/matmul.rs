@@ -91,13 +91,13 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
             let w = NR.min(n - j0);
             for g in 0..mgroups {
                 kernel(&ap[g * k * MR..(g + 1) * k * MR], panel, k, &mut tile);
-                for r in 0..MR.min(rows - g * MR) {
+                for (r, tile_row) in tile.iter().enumerate().take(MR.min(rows - g * MR)) {
                     let row = i0 + g * MR + r;
                     // SAFETY: task (bi, gi) alone writes rows i0..i0+rows × its panels' columns,
                     // all inside c[..m·n]; no two tasks overlap and `c` outlives the loop.
                     let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * n + j0), w) };
                     for q in 0..w {
-                        let mut v = tile[r][q];
+                        let mut v = tile_row[q];
                         if let Some(bias) = bias {
                             v += bias[j0 + q];
                         }

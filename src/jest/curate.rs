@@ -45,7 +45,10 @@ pub struct CurateOptions<'a> {
     pub seed: u64,
 }
 
-fn embeddings<B: Backend>(be: &B, path: &Path, data: &Dataset, tok: &Tokenizer) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, usize, usize)> {
+/// Image and text embeddings [n, d] each, the logit scale and bias [2], d, and the text length.
+type Embeddings = (Vec<f32>, Vec<f32>, Vec<f32>, usize, usize);
+
+fn embeddings<B: Backend>(be: &B, path: &Path, data: &Dataset, tok: &Tokenizer) -> Result<Embeddings> {
     let (mut m, spec) = load_model(be, path)?;
     let enc = Encoded::new(data, tok, spec.preset.model.text_len);
     let (u, v) = embed_all(be, &mut m, &enc)?;

@@ -129,6 +129,7 @@ impl<B: Backend> BlockScratch<B> {
 }
 
 /// y = x·W + b   x [rows, din], W [din, dout], y [rows, dout]
+#[allow(clippy::too_many_arguments)]
 pub fn linear_fwd<B: Backend>(be: &B, y: &B::Buf, x: &B::Buf, w: &B::Buf, b: Option<&B::Buf>, rows: usize, din: usize, dout: usize) {
     be.matmul(y, x, w, b, rows, din, dout, false, false, false);
 }
