@@ -34,6 +34,9 @@ def main():
     report = json.load(open(sys.argv[1] + "/results.json"))
     every = report["eval_every"]
     for k in map(int, sys.argv[2:] or ["1", "2", "3", "6"]):
+        if any(len(r["curve"]) % k for r in report["runs"]):
+            print(f"every {every * k:>3} steps: skipped (the evaluations do not divide by {k}, so the last kept one would not be the final step)")
+            continue
         runs = {}
         for r in report["runs"]:
             runs.setdefault((r["method"], r["filter_ratio"]), {})[r["seed"]] = curve(r, k)

@@ -82,11 +82,16 @@ pub fn adam_hp(spec: &RunSpec, step: usize) -> AdamHp {
     }
 }
 
-/// Save a resumable checkpoint (weights + Adam moments + losses and evaluations so far),
-/// atomically — refused when a weight is no longer finite, so the last checkpoint is good.
+/// Save a resumable checkpoint (weights + Adam moments + losses and evaluations so far, and the
+/// cadences of `ctl` so `--resume` keeps them), atomically — refused when a weight is no longer
+/// finite, so the last checkpoint is good.
 #[allow(clippy::too_many_arguments)]
-pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], curve: &[CurvePoint], eval_every: usize, dir: &Path) -> Result<()> {
-    let extra = HashMap::from([("curve".to_string(), serde_json::to_string(curve)?), ("eval_every".to_string(), eval_every.to_string())]);
+pub fn save_checkpoint<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, done: usize, losses: &[f32], curve: &[CurvePoint], ctl: &RunControl, dir: &Path) -> Result<()> {
+    let extra = HashMap::from([
+        ("curve".to_string(), serde_json::to_string(curve)?),
+        ("eval_every".to_string(), ctl.eval_every.to_string()),
+        ("checkpoint_every".to_string(), ctl.checkpoint_every.to_string()),
+    ]);
     save_checkpoint_with(be, model, spec, done, losses, extra, dir)
 }
 
@@ -153,6 +158,8 @@ pub struct Progress {
     pub curve: Vec<CurvePoint>,
     /// the run's evaluation cadence (a resumed run keeps it, so its curve is the same)
     pub eval_every: Option<usize>,
+    /// the run's checkpoint cadence (kept unless `--checkpoint-every` is given again)
+    pub checkpoint_every: Option<usize>,
 }
 
 /// Load `DIR/checkpoint.safetensors`: the model with its optimizer state, the spec, and the
@@ -162,7 +169,8 @@ pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>
     let path = dir.join(CHECKPOINT_FILE);
     let curve = serde_json::from_str(meta.get("curve").map(String::as_str).unwrap_or("[]")).with_context(|| format!("{}: unreadable evaluation curve", path.display()))?;
     let eval_every = meta.get("eval_every").and_then(|s| s.parse().ok());
-    Ok((model, spec, Progress { done, losses, curve, eval_every }))
+    let checkpoint_every = meta.get("checkpoint_every").and_then(|s| s.parse().ok());
+    Ok((model, spec, Progress { done, losses, curve, eval_every, checkpoint_every }))
 }
 
 /// `DIR/checkpoint.safetensors`, or a clear error when there is none.
@@ -271,7 +279,7 @@ pub fn train<B: Backend>(
             curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
         }
         if let (true, Some(dir)) = (checkpoint_now, &ctl.run_dir) {
-            save_checkpoint(be, model, spec, step + 1, &losses, &curve, ctl.eval_every, dir)?;
+            save_checkpoint(be, model, spec, step + 1, &losses, &curve, ctl, dir)?;
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -292,7 +300,7 @@ pub fn train<B: Backend>(
         None => None,
     };
     if let Some(dir) = &ctl.run_dir {
-        save_checkpoint(be, model, spec, spec.steps, &losses, &curve, ctl.eval_every, dir)?;
+        save_checkpoint(be, model, spec, spec.steps, &losses, &curve, ctl, dir)?;
     }
     Ok(TrainReport { losses, ms_per_step, curve, eval })
 }

@@ -119,7 +119,7 @@ fn killed_selection_run_resumes_to_the_same_run() {
         let got = last_json(&resumed);
         assert_eq!(got["method"], method);
         assert_eq!(losses_of(&got), losses_of(&want), "{method}: losses after resume");
-        for key in ["curve", "selected_noise_share", "eval", "filter_ratio", "chunks"] {
+        for key in ["curve", "selection", "selected_noise_share", "eval", "filter_ratio", "chunks"] {
             assert_eq!(got[key], want[key], "{method}: `{key}` after resume");
         }
     }

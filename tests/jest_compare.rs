@@ -136,6 +136,12 @@ fn tiny_compare_writes_a_well_formed_report() {
     let other = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
     let err3 = String::from_utf8_lossy(&other.stderr);
     assert!(other.status.success() && !err3.contains("(reused: "), "{err3}");
+    // --fresh trains again what would be reused (the run just stored, same settings)
+    let fresh = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--fresh", "--out", out.to_str().unwrap()]).output().unwrap();
+    let err4 = String::from_utf8_lossy(&fresh.stderr);
+    assert!(fresh.status.success() && !err4.contains("(reused: "), "{err4}");
+    let reuse = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&reuse.stderr).contains("(reused: "), "without --fresh the same run is reused");
 }
 
 #[test]

@@ -43,6 +43,7 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
         batch: a.batch,
         lr: a.lr,
         out: a.out.clone().unwrap_or_else(|| PathBuf::from(format!("reports/compare-{}", a.preset))),
+        fresh: a.fresh,
         progress: true,
     })
 }

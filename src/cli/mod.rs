@@ -117,6 +117,9 @@ pub struct CompareArgs {
     /// report directory (default: reports/compare-<preset>)
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// train every learner run again instead of reusing the finished ones in OUT/runs/
+    #[arg(long)]
+    pub fresh: bool,
     /// print the summary as one JSON object on the last line of stdout
     #[arg(long)]
     pub json: bool,

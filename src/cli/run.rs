@@ -13,7 +13,7 @@ use crate::config::Preset;
 use crate::data::cli::load_any;
 use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
-use crate::jest::cache::reference_embeddings;
+use crate::jest::cache::{reference_embeddings, sha256_file};
 use crate::jest::learner::{train_learner, LearnerRun};
 use crate::jest::resume::{load_learner, LearnerCheckpoints, LearnerProgress};
 use crate::jest::Method;
@@ -76,7 +76,8 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
         spec.seed
     );
     let eval_every = progress.eval_every.unwrap_or(a.eval_every);
-    let ctl = RunControl { run_dir, checkpoint_every: a.checkpoint_every, eval_every, progress: !a.json, log: true };
+    let checkpoint_every = if a.checkpoint_every > 0 { a.checkpoint_every } else { progress.checkpoint_every.unwrap_or(0) };
+    let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     save_model(be, &model, &spec, &out)?;
@@ -106,16 +107,19 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
 /// run directory.
 fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
-    let (mut model, spec, select, reference, eval_every, start, run_dir) = match &a.resume {
+    // a resumed run keeps its stored settings; only --checkpoint-every may change them
+    let (mut model, spec, select, reference, eval_every, checkpoint_every, start, run_dir) = match &a.resume {
         Some(dir) => {
             let r = load_learner(be, dir)?;
-            eprintln!("resuming {} at step {} of {}", dir.display(), r.progress.done, r.spec.steps);
-            (r.model, r.spec, r.select, r.reference, r.eval_every, r.progress, Some(dir.clone()))
+            eprintln!("resuming {} at step {} of {} (its stored method, selection settings, reference and cadence)", dir.display(), r.progress.done, r.spec.steps);
+            let every = if a.checkpoint_every > 0 { a.checkpoint_every } else { r.checkpoint_every };
+            (r.model, r.spec, r.select, r.reference, r.eval_every, every, r.progress, Some(dir.clone()))
         }
         None => {
             let spec = spec_from_args(a, false, &tok)?;
             let model = new_model(be, &spec)?;
-            (model, spec, a.sel.config(a.filter_ratio), a.reference.clone(), a.eval_every, LearnerProgress::default(), a.run_dir.clone())
+            let fresh = LearnerProgress::default();
+            (model, spec, a.sel.config(a.filter_ratio), a.reference.clone(), a.eval_every, a.checkpoint_every, fresh, a.run_dir.clone())
         }
     };
     if a.checkpoint_every > 0 && run_dir.is_none() {
@@ -136,7 +140,9 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
         "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
         method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, select.filter_ratio, select.chunks, select.score_gain, spec.seed
     );
-    let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: a.checkpoint_every, select: &select, reference: reference.as_deref(), eval_every });
+    let reference_sha256 = reference.as_deref().map(sha256_file).transpose()?;
+    let reference_key = reference.as_deref().zip(reference_sha256.as_deref());
+    let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: checkpoint_every, select: &select, reference: reference_key, eval_every });
     let run = LearnerRun {
         spec: &spec, method, select: &select, pool: &pool_e, test: &test_e, tok: &tok, reference: cache,
         eval_every, progress: !a.json, log: true, checkpoints,
@@ -155,7 +161,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
         "filter_ratio": select.filter_ratio, "chunks": select.chunks, "score_gain": select.score_gain, "losses": r.losses,
         "eval": { "zero_shot_acc": f.zero_shot_acc, "i2t_r1": f.i2t_r1, "t2i_r1": f.t2i_r1, "i2t_r5": f.i2t_r5, "t2i_r5": f.t2i_r5 },
         "curve": r.curve, "ms_per_step": r.ms_per_step, "flops_per_step": r.flops_per_step,
-        "selected_noise_share": r.selected_noise_share, "model": out,
+        "selected_noise_share": r.selected_noise_share, "selection": r.selection, "model": out,
     }))
 }
 

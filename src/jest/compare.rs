@@ -36,6 +36,8 @@ pub struct CompareOptions {
     pub batch: Option<usize>,
     pub lr: Option<f32>,
     pub out: PathBuf,
+    /// ignore the finished runs stored in `out/runs/` (they are overwritten)
+    pub fresh: bool,
     pub progress: bool,
 }
 
@@ -87,7 +89,7 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// methods) reuses the runs whose key is unchanged instead of training them again.
 fn run_key(p: &Preset, o: &CompareOptions, sel: &SelectConfig, method: Method, seed: u64, reference_sha256: &str, adapter: &str) -> serde_json::Value {
     serde_json::json!({
-        "format": 1, "preset": p, "steps": o.steps, "seed": seed, "method": method.name(), "select": sel,
+        "format": 1, "version": env!("CARGO_PKG_VERSION"), "preset": p, "steps": o.steps, "seed": seed, "method": method.name(), "select": sel,
         "eval_every": o.eval_every, "reference_sha256": reference_sha256, "adapter": adapter,
     })
 }
@@ -197,7 +199,8 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
             for &method in &o.methods {
                 let key = run_key(&p, o, &sel, method, seed, &ref_sha, &be.adapter_name());
                 let path = run_path(&o.out, method, f, seed);
-                let (r, reused) = match stored_run(&path, &key) {
+                let stored = if o.fresh { None } else { stored_run(&path, &key) };
+                let (r, reused) = match stored {
                     Some(r) => (r, format!("  (reused: {})", path.display())),
                     None => {
                         let spec = RunSpec { preset: p.clone(), steps: o.steps, seed, method: method.name().into(), data: "pool".into() };

@@ -38,7 +38,8 @@ pub struct LearnerCheckpoints<'a> {
     /// every this many steps (0 = only at the end)
     pub every: usize,
     pub select: &'a SelectConfig,
-    pub reference: Option<&'a Path>,
+    /// the reference file and its SHA-256, hashed once when the run loaded it
+    pub reference: Option<(&'a Path, &'a str)>,
     /// the run's evaluation cadence: a resumed run keeps it, so its curve is the same
     pub eval_every: usize,
 }
@@ -47,6 +48,7 @@ pub struct LearnerCheckpoints<'a> {
 struct Stored {
     select: SelectConfig,
     eval_every: usize,
+    checkpoint_every: usize,
     reference: Option<PathBuf>,
     reference_sha256: Option<String>,
     curve: Vec<CurveRow>,
@@ -64,8 +66,9 @@ pub fn save_learner<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, 
     let stored = Stored {
         select: ck.select.clone(),
         eval_every: ck.eval_every,
-        reference: ck.reference.map(Path::to_path_buf),
-        reference_sha256: ck.reference.map(sha256_file).transpose()?,
+        checkpoint_every: ck.every,
+        reference: ck.reference.map(|(p, _)| p.to_path_buf()),
+        reference_sha256: ck.reference.map(|(_, sha)| sha.to_string()),
         curve: p.curve.clone(),
         selection: p.selection.clone(),
         counts: p.counts.to_vec(),
@@ -84,6 +87,7 @@ pub struct Resumed<B: Backend> {
     pub select: SelectConfig,
     pub reference: Option<PathBuf>,
     pub eval_every: usize,
+    pub checkpoint_every: usize,
     pub progress: LearnerProgress,
 }
 
@@ -94,7 +98,7 @@ pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<Resumed<B>> {
     let path = dir.join(CHECKPOINT_FILE);
     let text = meta
         .get(KEY)
-        .with_context(|| format!("{} is a `{}` checkpoint without selection state; resume it with `train-reference --resume` or `train --method uniform`", path.display(), spec.method))?;
+        .with_context(|| format!("{} holds a `{}` run but no selection state: it is corrupt or from an older jest-wgpu; start the run again", path.display(), spec.method))?;
     let s: Stored = serde_json::from_str(text).with_context(|| format!("{}: unreadable selection state", path.display()))?;
     let kinds = NoiseKind::ALL.len();
     if s.counts.len() != kinds || s.window.len() != kinds || s.curve.len() != s.selection.len() {
@@ -113,5 +117,5 @@ pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<Resumed<B>> {
     let mut progress = LearnerProgress { done, losses, curve: s.curve, selection: s.selection, learn_sum: s.learn_sum, learn_n: s.learn_n, ..Default::default() };
     progress.counts.copy_from_slice(&s.counts);
     progress.window.copy_from_slice(&s.window);
-    Ok(Resumed { model, spec, select: s.select, reference: s.reference, eval_every: s.eval_every, progress })
+    Ok(Resumed { model, spec, select: s.select, reference: s.reference, eval_every: s.eval_every, checkpoint_every: s.checkpoint_every, progress })
 }
