@@ -173,6 +173,14 @@ pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>
     Ok((model, spec, Progress { done, losses, curve, eval_every, checkpoint_every }))
 }
 
+/// For a divergence error: where the last good checkpoint is, if the run has written one.
+pub fn kept_checkpoint(run_dir: Option<&Path>) -> String {
+    match run_dir {
+        Some(d) if d.join(CHECKPOINT_FILE).exists() => format!("; the last good checkpoint is kept in {}", d.display()),
+        _ => String::new(),
+    }
+}
+
 /// `DIR/checkpoint.safetensors`, or a clear error when there is none.
 fn checkpoint_file(dir: &Path) -> Result<PathBuf> {
     let path = dir.join(CHECKPOINT_FILE);
@@ -248,10 +256,7 @@ pub fn train<B: Backend>(
                 losses.push(vals[s % log_every]);
             }
             if let Some(bad) = losses[first..].iter().position(|l| !l.is_finite()) {
-                let kept = match &ctl.run_dir {
-                    Some(d) if d.join(CHECKPOINT_FILE).exists() => format!("; the last good checkpoint is kept in {}", d.display()),
-                    _ => String::new(),
-                };
+                let kept = kept_checkpoint(ctl.run_dir.as_deref());
                 bail!(
                     "training diverged: loss is {} at step {}{kept}. Lower the learning rate (--lr) or check the data",
                     losses[first + bad],

@@ -125,6 +125,17 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
+impl TrainArgs {
+    /// The checkpoint cadence: `--checkpoint-every` when given, else a resumed run's `stored` one.
+    pub fn checkpoint_cadence(&self, stored: usize) -> usize {
+        if self.checkpoint_every > 0 {
+            self.checkpoint_every
+        } else {
+            stored
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// model and recipe preset: tiny | browser | default | large

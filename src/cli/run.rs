@@ -13,7 +13,7 @@ use crate::config::Preset;
 use crate::data::cli::load_any;
 use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
-use crate::jest::cache::{reference_embeddings, sha256_file};
+use crate::jest::cache::reference_embeddings;
 use crate::jest::learner::{train_learner, LearnerRun};
 use crate::jest::resume::{load_learner, LearnerCheckpoints, LearnerProgress};
 use crate::jest::Method;
@@ -57,9 +57,6 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
             (new_model(be, &spec)?, spec, Progress::default(), a.run_dir.clone())
         }
     };
-    if a.checkpoint_every > 0 && run_dir.is_none() {
-        bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
-    }
     let train_data = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
     let test_data = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
@@ -76,7 +73,7 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
         spec.seed
     );
     let eval_every = progress.eval_every.unwrap_or(a.eval_every);
-    let checkpoint_every = if a.checkpoint_every > 0 { a.checkpoint_every } else { progress.checkpoint_every.unwrap_or(0) };
+    let checkpoint_every = a.checkpoint_cadence(progress.checkpoint_every.unwrap_or(0));
     let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
@@ -112,7 +109,7 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
         Some(dir) => {
             let r = load_learner(be, dir)?;
             eprintln!("resuming {} at step {} of {} (its stored method, selection settings, reference and cadence)", dir.display(), r.progress.done, r.spec.steps);
-            let every = if a.checkpoint_every > 0 { a.checkpoint_every } else { r.checkpoint_every };
+            let every = a.checkpoint_cadence(r.checkpoint_every);
             (r.model, r.spec, r.select, r.reference, r.eval_every, every, r.progress, Some(dir.clone()))
         }
         None => {
@@ -122,25 +119,24 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
             (model, spec, a.sel.config(a.filter_ratio), a.reference.clone(), a.eval_every, a.checkpoint_every, fresh, a.run_dir.clone())
         }
     };
-    if a.checkpoint_every > 0 && run_dir.is_none() {
-        bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
-    }
     let method = Method::parse(&spec.method)?;
     let bsz = select.super_batch(spec.preset.train.batch)?;
     let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
     let test = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
-    let cache = match (&reference, method.needs_reference()) {
-        (Some(r), _) => Some(std::rc::Rc::new(reference_embeddings(be, r, &pool_e, &spec.data)?)),
+    let (cache, reference_sha256) = match (&reference, method.needs_reference()) {
+        (Some(r), _) => {
+            let (cache, sha) = reference_embeddings(be, r, &pool_e, &spec.data)?;
+            (Some(std::rc::Rc::new(cache)), Some(sha))
+        }
         (None, true) => bail!("--method {} needs --reference FILE (a model from `jest-wgpu train-reference --out FILE`)", method.name()),
-        (None, false) => None,
+        (None, false) => (None, None),
     };
     eprintln!(
         "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
         method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, select.filter_ratio, select.chunks, select.score_gain, spec.seed
     );
-    let reference_sha256 = reference.as_deref().map(sha256_file).transpose()?;
     let reference_key = reference.as_deref().zip(reference_sha256.as_deref());
     let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: checkpoint_every, select: &select, reference: reference_key, eval_every });
     let run = LearnerRun {
@@ -166,6 +162,9 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
 }
 
 pub fn train_cmd(a: TrainArgs, reference: bool) -> Result<()> {
+    if a.checkpoint_every > 0 && a.run_dir.is_none() && a.resume.is_none() {
+        bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
+    }
     let (chosen, why) = backend_choice::open(a.backend)?;
     // a resumed run is what its checkpoint says it is, whatever --method says
     let method = match (&a.resume, reference) {

@@ -50,13 +50,14 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
-/// Load the cache if it belongs to this reference and pool, else compute and store it.
-pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded, pool_name: &str) -> Result<RefCache> {
+/// Load the cache if it belongs to this reference and pool, else compute and store it. Also
+/// returns the reference file's SHA-256 (hashed here, once, for callers that record it).
+pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded, pool_name: &str) -> Result<(RefCache, String)> {
     let sha = sha256_file(reference)?;
     let path = cache_path(reference);
     if path.exists() {
         match load_cache(&path, &sha, pool_name, pool.len()) {
-            Ok(c) => return Ok(c),
+            Ok(c) => return Ok((c, sha)),
             Err(e) => eprintln!("recomputing the reference embeddings: {e:#}"),
         }
     }
@@ -70,11 +71,11 @@ pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded
     let d = spec.preset.model.embed_dim;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "jest-wgpu-ref-embeddings-1".to_string());
-    meta.insert("reference_sha256".to_string(), sha);
+    meta.insert("reference_sha256".to_string(), sha.clone());
     meta.insert("data".to_string(), pool_name.to_string());
     let n = pool.len();
     save_safetensors(&path, &[("u".into(), vec![n, d], u.clone()), ("v".into(), vec![n, d], v.clone()), ("t_bias".into(), vec![2], tb.clone())], meta)?;
-    Ok(RefCache { u, v, d, t_bias: [tb[0], tb[1]], n })
+    Ok((RefCache { u, v, d, t_bias: [tb[0], tb[1]], n }, sha))
 }
 
 /// Read a cache, refusing one made from another checkpoint or pool.

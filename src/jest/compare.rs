@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use super::cache::{reference_embeddings, sha256_file};
+use super::cache::reference_embeddings;
 use super::learner::{train_learner, LearnerRun};
 use super::method::{Method, SelectConfig};
 use crate::backend::Backend;
@@ -189,8 +189,8 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let ref_path = o.out.join("reference.safetensors");
     let reference_eval = reference(be, &ref_spec, &ref_path, &curated_e, &test_e, &tok, o.progress)?;
     eprintln!("reference: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
-    let cache = std::rc::Rc::new(reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?);
-    let ref_sha = sha256_file(&ref_path)?;
+    let (cache, ref_sha) = reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?;
+    let cache = std::rc::Rc::new(cache);
 
     let mut runs = Vec::new();
     for &f in &o.filter_ratios {

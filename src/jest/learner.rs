@@ -155,10 +155,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
             for (k, s) in (first..=step).enumerate() {
                 let loss = losses[s % log_every];
                 if !loss.is_finite() {
-                    let kept = match &run.checkpoints {
-                        Some(c) if c.dir.join(crate::train::CHECKPOINT_FILE).exists() => format!("; the last good checkpoint is kept in {}", c.dir.display()),
-                        _ => String::new(),
-                    };
+                    let kept = crate::train::kept_checkpoint(run.checkpoints.as_ref().map(|c| c.dir));
                     bail!("training diverged: loss is {loss} at step {} of {}{kept}; lower the learning rate (--lr)", s + 1, run.method.name());
                 }
                 res.losses.push(loss);
