@@ -1,4 +1,4 @@
-//! Presets (tiny / default / large) for the model and training recipe, with validation that
+//! Presets (tiny / browser / default / large) for the model and training recipe, with validation that
 //! turns impossible configurations into clear errors before any GPU work.
 
 use anyhow::{bail, Result};

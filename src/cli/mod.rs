@@ -1,4 +1,5 @@
-//! The `jest-wgpu` command line (clap): info, data, train-reference, train, eval, bench.
+//! The `jest-wgpu` command line (clap): info, data, train-reference, train, eval,
+//! compare, select, bench, serve, web-assets, demo.
 //! With `--json`, a command prints one JSON object as the last line of stdout; progress bars
 //! and log lines go to stderr.
 

@@ -1,4 +1,4 @@
-//! `train-reference`, `train` and `eval`, and the default job of `cargo run --release`.
+//! `train-reference`, `train` and `eval`.
 
 use std::path::PathBuf;
 
