@@ -32,11 +32,9 @@ fn train_reference(out: &std::path::Path, preset: &str, steps: &str, extra: &[&s
 fn tiny_compare_writes_a_well_formed_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
-    let args = [
-        "compare", "--preset", "tiny", "--steps", "120", "--reference-steps", "120", "--backend", "cpu", "--json",
-        "--eval-every", "40", "--methods", "all", "--out", out.to_str().unwrap(),
-    ];
-    let o = bin().args(args).output().unwrap();
+    let base = ["compare", "--preset", "tiny", "--steps", "120", "--reference-steps", "120", "--backend", "cpu", "--json"];
+    let args = [&base[..], &["--eval-every", "40", "--methods", "all", "--out", out.to_str().unwrap()]].concat();
+    let o = bin().args(&args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value =
@@ -125,7 +123,7 @@ fn tiny_compare_writes_a_well_formed_report() {
     assert!(flops("jest") > 1.5 * flops("uniform") && flops("easy-ref") < 1.1 * flops("uniform"));
 
     // the same command again (as after a kill) reuses every finished run: same report, no training
-    let again = bin().args(args).output().unwrap();
+    let again = bin().args(&args).output().unwrap();
     let err2 = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{err2}");
     assert_eq!(err2.matches("(reused: ").count(), 6, "every run is reused:\n{err2}");
@@ -133,14 +131,14 @@ fn tiny_compare_writes_a_well_formed_report() {
     assert_eq!(r2["runs"], r["runs"]);
     assert_eq!(r2["summary"], r["summary"]);
     // a changed setting is a different run: trained, not reused
-    let other = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
+    let other = bin().args(base).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
     let err3 = String::from_utf8_lossy(&other.stderr);
     assert!(other.status.success() && !err3.contains("(reused: "), "{err3}");
     // --fresh trains again what would be reused (the run just stored, same settings)
-    let fresh = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--fresh", "--out", out.to_str().unwrap()]).output().unwrap();
+    let fresh = bin().args(base).args(["--methods", "uniform", "--eval-every", "60", "--fresh", "--out", out.to_str().unwrap()]).output().unwrap();
     let err4 = String::from_utf8_lossy(&fresh.stderr);
     assert!(fresh.status.success() && !err4.contains("(reused: "), "{err4}");
-    let reuse = bin().args(&args[..args.len() - 6]).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
+    let reuse = bin().args(base).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
     assert!(String::from_utf8_lossy(&reuse.stderr).contains("(reused: "), "without --fresh the same run is reused");
 }
 

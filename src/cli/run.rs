@@ -15,7 +15,7 @@ use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
 use crate::jest::cache::reference_embeddings;
 use crate::jest::learner::{train_learner, LearnerRun};
-use crate::jest::resume::{load_learner, LearnerCheckpoints, LearnerProgress};
+use crate::jest::resume::{load_learner, LearnerCheckpoints, LearnerProgress, LearnerStart};
 use crate::jest::Method;
 use crate::train::{checkpoint_spec, load_checkpoint, load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 use crate::with_backend;
@@ -105,20 +105,22 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
 fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
     // a resumed run keeps its stored settings; only --checkpoint-every may change them
-    let (mut model, spec, select, reference, eval_every, checkpoint_every, start, run_dir) = match &a.resume {
+    let (start, run_dir) = match &a.resume {
         Some(dir) => {
             let r = load_learner(be, dir)?;
             eprintln!("resuming {} at step {} of {} (its stored method, selection settings, reference and cadence)", dir.display(), r.progress.done, r.spec.steps);
-            let every = a.checkpoint_cadence(r.checkpoint_every);
-            (r.model, r.spec, r.select, r.reference, r.eval_every, every, r.progress, Some(dir.clone()))
+            (r, Some(dir.clone()))
         }
         None => {
             let spec = spec_from_args(a, false, &tok)?;
             let model = new_model(be, &spec)?;
-            let fresh = LearnerProgress::default();
-            (model, spec, a.sel.config(a.filter_ratio), a.reference.clone(), a.eval_every, a.checkpoint_every, fresh, a.run_dir.clone())
+            let (select, reference) = (a.sel.config(a.filter_ratio), a.reference.clone());
+            let fresh = LearnerStart { model, spec, select, reference, eval_every: a.eval_every, checkpoint_every: a.checkpoint_every, progress: LearnerProgress::default() };
+            (fresh, a.run_dir.clone())
         }
     };
+    let LearnerStart { mut model, spec, select, reference, eval_every, checkpoint_every, progress: start } = start;
+    let checkpoint_every = a.checkpoint_cadence(checkpoint_every);
     let method = Method::parse(&spec.method)?;
     let bsz = select.super_batch(spec.preset.train.batch)?;
     let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;

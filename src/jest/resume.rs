@@ -80,8 +80,9 @@ pub fn save_learner<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &RunSpec, 
     save_checkpoint_with(be, model, spec, p.done, &p.losses, extra, ck.dir)
 }
 
-/// What `load_learner` restores.
-pub struct Resumed<B: Backend> {
+/// What a learner run starts from: a fresh model and the command's settings, or what
+/// `load_learner` restores.
+pub struct LearnerStart<B: Backend> {
     pub model: DualEncoder<B>,
     pub spec: RunSpec,
     pub select: SelectConfig,
@@ -93,7 +94,7 @@ pub struct Resumed<B: Backend> {
 
 /// Load `dir/checkpoint.safetensors` of a learner run. The reference it was scored with must
 /// still be the same file: a changed one would silently make a different run.
-pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<Resumed<B>> {
+pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<LearnerStart<B>> {
     let (model, spec, done, losses, meta) = load_checkpoint_with(be, dir)?;
     let path = dir.join(CHECKPOINT_FILE);
     let text = meta
@@ -117,5 +118,5 @@ pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<Resumed<B>> {
     let mut progress = LearnerProgress { done, losses, curve: s.curve, selection: s.selection, learn_sum: s.learn_sum, learn_n: s.learn_n, ..Default::default() };
     progress.counts.copy_from_slice(&s.counts);
     progress.window.copy_from_slice(&s.window);
-    Ok(Resumed { model, spec, select: s.select, reference: s.reference, eval_every: s.eval_every, checkpoint_every: s.checkpoint_every, progress })
+    Ok(LearnerStart { model, spec, select: s.select, reference: s.reference, eval_every: s.eval_every, checkpoint_every: s.checkpoint_every, progress })
 }
