@@ -140,6 +140,24 @@ fn tiny_compare_writes_a_well_formed_report() {
     assert!(fresh.status.success() && !err4.contains("(reused: "), "{err4}");
     let reuse = bin().args(base).args(["--methods", "uniform", "--eval-every", "60", "--out", out.to_str().unwrap()]).output().unwrap();
     assert!(String::from_utf8_lossy(&reuse.stderr).contains("(reused: "), "without --fresh the same run is reused");
+    // uniform never scores, so another gain or chunk count is the same uniform run
+    let gain = bin().args(base).args(["--methods", "uniform", "--eval-every", "60", "--score-gain", "10", "--chunks", "8", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&gain.stderr).contains("(reused: "), "{}", String::from_utf8_lossy(&gain.stderr));
+
+    // --eval-split validation: evaluated on held-out pool concepts, never on the test split
+    let val_out = dir.path().join("validation");
+    let val = bin().args(base).args(["--methods", "uniform", "--eval-every", "60", "--eval-split", "validation", "--out", val_out.to_str().unwrap()]).output().unwrap();
+    let err5 = String::from_utf8_lossy(&val.stderr);
+    assert!(val.status.success(), "{err5}");
+    assert!(err5.contains("evaluating on the validation split: 1417 clean pool pairs"), "{err5}");
+    let rv: serde_json::Value = serde_json::from_slice(&std::fs::read(val_out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(rv["eval_split"], "validation");
+    assert_eq!(r2["eval_split"], "test");
+    assert!(rv["pool_noise_share"]["clean"].as_f64().unwrap() < pool_clean, "validation pairs leave the training pool");
+    assert_ne!(rv["reference_eval"], r["reference_eval"], "the reference is evaluated on the validation pairs");
+    assert!(std::fs::read_to_string(val_out.join("index.html")).unwrap().contains("validation: clean pool pairs"));
+    let bad = bin().args(base).args(["--eval-split", "train", "--out", val_out.to_str().unwrap()]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("validation"));
 }
 
 #[test]

@@ -61,10 +61,10 @@ pub enum Cmd {
 #[derive(Args, Debug, Clone)]
 pub struct SelectFlags {
     /// chunks of the joint sampler (must divide the batch)
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = crate::jest::DEFAULT_CHUNKS)]
     pub chunks: usize,
     /// score gain g
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN)]
     pub score_gain: f32,
     /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
     #[arg(long)]
@@ -109,6 +109,10 @@ pub struct CompareArgs {
     /// held-out evaluation every k steps (default: steps / 20)
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// evaluate on `test`, or on `validation` (clean pool pairs of concepts held out from the
+    /// learners' pool) to choose settings without looking at the test split
+    #[arg(long, default_value = "test", value_parser = ["test", "validation"])]
+    pub eval_split: String,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long)]

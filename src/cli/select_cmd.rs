@@ -31,9 +31,9 @@ pub struct SelectArgs {
     pub learner: Option<PathBuf>,
     #[arg(long, default_value_t = 320)]
     pub super_batch: usize,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = crate::jest::DEFAULT_CHUNKS)]
     pub chunks: usize,
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN)]
     pub score_gain: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

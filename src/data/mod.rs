@@ -17,6 +17,8 @@ pub mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod font;
 #[cfg(not(target_arch = "wasm32"))]
+mod holdout;
+#[cfg(not(target_arch = "wasm32"))]
 mod imageio;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
@@ -37,6 +39,8 @@ pub use atlas::encode_atlas;
 pub use builtin::{builtin_manifest, from_parts as load_split_parts, load_builtin, split_tsv};
 #[cfg(not(target_arch = "wasm32"))]
 pub use builtin::load_built_dir;
+#[cfg(not(target_arch = "wasm32"))]
+pub use holdout::{validation_split, VALIDATION_SIZE};
 pub use rng::SplitMix64;
 pub use tokenizer::{Tokenizer, BOS_ID, BYTE_BASE, EOS_ID, PAD_ID, WORD_BASE};
 

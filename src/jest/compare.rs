@@ -14,7 +14,7 @@ use super::method::{Method, SelectConfig};
 use crate::backend::Backend;
 use crate::batch::Encoded;
 use crate::config::Preset;
-use crate::data::{load_builtin, SplitName, Tokenizer};
+use crate::data::{load_builtin, validation_split, SplitName, Tokenizer, VALIDATION_SIZE};
 use crate::report::{write_report, CompareResults, MethodResult, SummaryRow};
 use crate::train::{load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 
@@ -33,12 +33,41 @@ pub struct CompareOptions {
     pub flexi_size: Option<usize>,
     pub flexi_low_share: f64,
     pub eval_every: usize,
+    /// where the learners (and the reference) are evaluated
+    pub eval_split: EvalSplit,
     pub batch: Option<usize>,
     pub lr: Option<f32>,
     pub out: PathBuf,
     /// ignore the finished runs stored in `out/runs/` (they are overwritten)
     pub fresh: bool,
     pub progress: bool,
+}
+
+/// The held-out set `compare` evaluates on. `Validation` holds out clean pool pairs of
+/// concepts the learner never sees (see `data::validation_split`), for choosing settings without
+/// looking at the test split; the reference is the same in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EvalSplit {
+    #[default]
+    Test,
+    Validation,
+}
+
+impl EvalSplit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvalSplit::Test => "test",
+            EvalSplit::Validation => "validation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "test" => Ok(EvalSplit::Test),
+            "validation" => Ok(EvalSplit::Validation),
+            _ => bail!("--eval-split must be `test` or `validation` (got `{s}`)"),
+        }
+    }
 }
 
 impl CompareOptions {
@@ -88,10 +117,15 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// key, so `compare` run again into the same folder (after a kill, or with more seeds or
 /// methods) reuses the runs whose key is unchanged instead of training them again.
 fn run_key(p: &Preset, o: &CompareOptions, sel: &SelectConfig, method: Method, seed: u64, reference_sha256: &str, adapter: &str) -> serde_json::Value {
-    serde_json::json!({
-        "format": 1, "version": env!("CARGO_PKG_VERSION"), "preset": p, "steps": o.steps, "seed": seed, "method": method.name(), "select": sel,
+    let mut key = serde_json::json!({
+        "format": 1, "version": env!("CARGO_PKG_VERSION"), "preset": p, "steps": o.steps, "seed": seed, "method": method.name(), "select": sel.used_by(method),
         "eval_every": o.eval_every, "reference_sha256": reference_sha256, "adapter": adapter,
-    })
+    });
+    // only when not the test split, so the runs stored before the option existed stay valid
+    if o.eval_split != EvalSplit::Test {
+        key["eval_split"] = o.eval_split.as_str().into();
+    }
+    key
 }
 
 fn run_path(out: &Path, method: Method, f: f64, seed: u64) -> PathBuf {
@@ -180,7 +214,15 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
         }
         p.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
     }
-    let (curated, pool, test) = (load_builtin(SplitName::Curated)?, load_builtin(SplitName::Pool)?, load_builtin(SplitName::Test)?);
+    let (curated, pool) = (load_builtin(SplitName::Curated)?, load_builtin(SplitName::Pool)?);
+    let (pool, test) = match o.eval_split {
+        EvalSplit::Test => (pool, load_builtin(SplitName::Test)?),
+        EvalSplit::Validation => {
+            let (train, val) = validation_split(&pool, VALIDATION_SIZE)?;
+            eprintln!("evaluating on the validation split: {} clean pool pairs of held-out concepts; the learners train on the other {} pool items", val.len(), train.len());
+            (train, val)
+        }
+    };
     let l = p.model.text_len;
     let (curated_e, pool_e, test_e) = (Encoded::new(&curated, &tok, l), Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
     std::fs::create_dir_all(&o.out)?;
@@ -188,8 +230,8 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let ref_spec = RunSpec { preset: p.clone(), steps: o.reference_steps, seed: o.seeds[0], method: "reference".into(), data: "curated".into() };
     let ref_path = o.out.join("reference.safetensors");
     let reference_eval = reference(be, &ref_spec, &ref_path, &curated_e, &test_e, &tok, o.progress)?;
-    eprintln!("reference: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
-    let (cache, ref_sha) = reference_embeddings(be, &ref_path, &pool_e, "builtin/pool")?;
+    eprintln!("reference on the {} split: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", o.eval_split.as_str(), reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
+    let (cache, ref_sha) = reference_embeddings(be, &ref_path, &pool_e, &pool.name)?;
     let cache = std::rc::Rc::new(cache);
 
     let mut runs = Vec::new();
@@ -249,6 +291,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
         steps: o.steps,
         batch: p.train.batch,
         eval_every: o.eval_every,
+        eval_split: o.eval_split.as_str().into(),
         pool_noise_share,
         reference_steps: o.reference_steps,
         reference_eval,

@@ -106,10 +106,25 @@ fn half() -> f64 {
     0.5
 }
 
+/// The paper's chunk count N, the default of `--chunks`.
+pub const DEFAULT_CHUNKS: usize = 16;
+/// The paper's score gain g, the default of `--score-gain`.
+pub const DEFAULT_SCORE_GAIN: f32 = 100.0;
+
 impl SelectConfig {
     /// Settings with Flexi-JEST's defaults (half-side scoring, half of each batch trained there).
     pub fn new(filter_ratio: f64, chunks: usize, score_gain: f32) -> Self {
         SelectConfig { filter_ratio, chunks, score_gain, flexi_size: None, flexi_low_share: half() }
+    }
+
+    /// The settings `method` actually uses: a method that does not score (uniform) draws the
+    /// first b of each super-batch whatever the chunks, gain or Flexi settings, so those read
+    /// as their defaults — runs that differ only there are the same run.
+    pub fn used_by(&self, method: Method) -> Self {
+        if method.score_mode().is_some() {
+            return self.clone();
+        }
+        Self::new(self.filter_ratio, DEFAULT_CHUNKS, DEFAULT_SCORE_GAIN)
     }
 
     /// Every setting, Flexi-JEST's included (`flexi_size` None: half the image).

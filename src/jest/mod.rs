@@ -11,4 +11,4 @@ pub mod method;
 pub mod resume;
 pub mod step;
 
-pub use method::{Method, SelectConfig};
+pub use method::{Method, SelectConfig, DEFAULT_CHUNKS, DEFAULT_SCORE_GAIN};

@@ -89,9 +89,10 @@ fn params(o: &mut String, r: &CompareResults) {
         ("score gain", num(r.score_gain, 1)),
         ("learner steps", r.steps.to_string()),
         ("evaluation every", format!("{} steps", r.eval_every)),
+        ("held-out set", held_out_set(&r.eval_split).to_string()),
         (
             "reference",
-            format!("{} steps on the curated split; held-out R@1 i2t {} / t2i {}", r.reference_steps, pct(e.i2t_r1), pct(e.t2i_r1)),
+            format!("{} steps on the curated split; R@1 on the held-out set i2t {} / t2i {}", r.reference_steps, pct(e.i2t_r1), pct(e.t2i_r1)),
         ),
         ("chance R@1", pct(e.chance_r1)),
         ("wall time", format!("{} s", num(r.wall_seconds, 0))),
@@ -245,4 +246,12 @@ pub(super) fn index(r: &CompareResults, plots: &[Plot], curves: &[String]) -> St
     }
     o.push_str("</ul>\n</body>\n</html>\n");
     o
+}
+
+/// What the report's evaluations used, in words.
+fn held_out_set(split: &str) -> &'static str {
+    match split {
+        "validation" => "validation: clean pool pairs of concepts held out from the learners' pool (the test split unused)",
+        _ => "test: concepts and one image style never in the curated split or the pool",
+    }
 }

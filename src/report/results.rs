@@ -116,6 +116,10 @@ pub struct CompareResults {
     pub steps: usize,
     pub batch: usize,
     pub eval_every: usize,
+    /// the held-out set every evaluation used: `test` or `validation` (reports written before
+    /// the option existed used `test`)
+    #[serde(default = "test_split")]
+    pub eval_split: String,
     /// share of each noise kind in the pool (what uniform sampling sees)
     pub pool_noise_share: BTreeMap<String, f64>,
     pub reference_steps: usize,
@@ -126,6 +130,10 @@ pub struct CompareResults {
     pub runs: Vec<MethodResult>,
     pub summary: Vec<SummaryRow>,
     pub wall_seconds: f64,
+}
+
+fn test_split() -> String {
+    "test".into()
 }
 
 fn sixteen() -> usize {
