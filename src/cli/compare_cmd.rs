@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::backend_choice;
 use super::CompareArgs;
-use crate::jest::compare::{run_compare, CompareOptions, EvalSplit};
+use crate::jest::compare::{run_compare, CompareOptions};
 use crate::jest::Method;
 use crate::with_backend;
 
@@ -41,7 +41,7 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
         flexi_size: a.sel.flexi_size,
         flexi_low_share: a.sel.flexi_low_share,
         eval_every: a.eval_every.unwrap_or((steps / 20).max(1)),
-        eval_split: EvalSplit::parse(&a.eval_split)?,
+        eval_split: a.eval_split,
         batch: a.batch,
         lr: a.lr,
         out: a.out.clone().unwrap_or_else(|| PathBuf::from(format!("reports/compare-{}", a.preset))),

@@ -111,8 +111,8 @@ pub struct CompareArgs {
     pub eval_every: Option<usize>,
     /// evaluate on `test`, or on `validation` (clean pool pairs of concepts held out from the
     /// learners' pool) to choose settings without looking at the test split
-    #[arg(long, default_value = "test", value_parser = ["test", "validation"])]
-    pub eval_split: String,
+    #[arg(long, value_enum, default_value_t = crate::jest::compare::EvalSplit::Test)]
+    pub eval_split: crate::jest::compare::EvalSplit,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long)]

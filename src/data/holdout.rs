@@ -21,18 +21,18 @@ pub const VALIDATION_SIZE: usize = 1417;
 /// of the first concepts, in a fixed hashed order, until at least `size` items are in; the
 /// training pool keeps every item of every other concept, in the pool's order.
 pub fn validation_split(pool: &Dataset, size: usize) -> Result<(Dataset, Dataset)> {
-    let clean_concepts: std::collections::BTreeSet<u32> = (0..pool.len()).filter(|&i| pool.noise[i] == NoiseKind::Clean).map(|i| pool.concept[i]).collect();
-    let clean_items = pool.noise.iter().filter(|&&k| k == NoiseKind::Clean).count();
+    // clean items per concept, in concept order (the concepts that can be held out)
+    let mut per_concept: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    for i in (0..pool.len()).filter(|&i| pool.noise[i] == NoiseKind::Clean) {
+        *per_concept.entry(pool.concept[i]).or_default() += 1;
+    }
+    let clean_items: usize = per_concept.values().sum();
     // leave at least half of the clean items (and so of the concepts) for training
     if size == 0 || 2 * size > clean_items {
         bail!("a validation split of {size} pairs needs at least {} clean pool pairs, and {} has {clean_items}", 2 * size.max(1), pool.name);
     }
-    let mut order: Vec<u32> = clean_concepts.into_iter().collect();
+    let mut order: Vec<u32> = per_concept.keys().copied().collect();
     order.sort_by_key(|c| (hash_str(HOLDOUT_SEED, &c.to_string()), *c));
-    let mut per_concept: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-    for i in (0..pool.len()).filter(|&i| pool.noise[i] == NoiseKind::Clean) {
-        *per_concept.entry(pool.concept[i]).or_default() += 1;
-    }
     let mut held = std::collections::HashSet::new();
     let mut n = 0;
     for c in order {

@@ -46,10 +46,12 @@ pub struct CompareOptions {
 /// The held-out set `compare` evaluates on. `Validation` holds out clean pool pairs of
 /// concepts the learner never sees (see `data::validation_split`), for choosing settings without
 /// looking at the test split; the reference is the same in both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum EvalSplit {
+    /// concepts and one image style never in the curated split or the pool
     #[default]
     Test,
+    /// clean pool pairs of concepts held out from the learners' pool
     Validation,
 }
 
@@ -61,13 +63,6 @@ impl EvalSplit {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "test" => Ok(EvalSplit::Test),
-            "validation" => Ok(EvalSplit::Validation),
-            _ => bail!("--eval-split must be `test` or `validation` (got `{s}`)"),
-        }
-    }
 }
 
 impl CompareOptions {
