@@ -296,6 +296,13 @@ fn gpu_rng_matches_twin() {
         let gr = g.zeros(n);
         g.randn(&gr, seed, stream, 0.7);
         assert_close(&format!("gpu randn seed={seed} stream={stream} n={n}"), &g.read(&gr).unwrap(), &r, 2e-5, 2e-5);
+
+        // the sampler's Gumbel keys, the largest included (u → 1, where a GPU's log loses relative
+        // precision: −ln(−ln u) straight from `log` was 0.012 off here on lavapipe)
+        let want: Vec<f32> = (0..n as u32).map(|i| rng::gumbel(seed, stream, i)).collect();
+        let gg = g.zeros(n);
+        jest_wgpu::gpu::rng::gumbel_fill(&g.ctx, &gg, seed, stream);
+        assert_close(&format!("gpu gumbel seed={seed} stream={stream} n={n}"), &g.read(&gg).unwrap(), &want, 5e-6, 5e-6);
     }
 }
 

@@ -1,4 +1,4 @@
-//! Dispatch of `shaders/rng.wgsl` (with `rng_core.wgsl` prepended): normals and raw hashes.
+//! Dispatch of `shaders/rng.wgsl` (with `rng_core.wgsl` prepended): normals, raw hashes, Gumbel noise.
 
 use super::context::{groups_1d, shader, GpuContext, Shader};
 use super::GpuBuf;
@@ -30,4 +30,13 @@ pub fn hash_fill(ctx: &GpuContext, out: &GpuBuf, seed: u32, stream: u32) {
     }
     let p = Params { n: out.len as u32, seed, stream, std: 0.0 };
     ctx.dispatch(&SRC, "hash_fill", bytemuck::bytes_of(&p), &[&out.buf], groups_1d(out.len, 256));
+}
+
+/// out[i] = −ln(−ln u(seed, stream, i)), the sampler's Gumbel noise (checks it against the twin)
+pub fn gumbel_fill(ctx: &GpuContext, out: &GpuBuf, seed: u32, stream: u32) {
+    if out.len == 0 {
+        return;
+    }
+    let p = Params { n: out.len as u32, seed, stream, std: 0.0 };
+    ctx.dispatch(&SRC, "gumbel_fill", bytemuck::bytes_of(&p), &[&out.buf], groups_1d(out.len, 256));
 }
