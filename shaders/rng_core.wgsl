@@ -1,5 +1,6 @@
 // rng_core.wgsl — counter-based RNG shared by kernels (pure functions, no bindings, no entry points).
-// Bit-identical to `src/cpu/rng.rs`: the u32 hash exactly; floats up to log/cos rounding.
+// Bit-identical to `src/cpu/rng.rs`: the u32 hash exactly; floats up to log/cos rounding and the
+// series for −ln u below (the twin uses libm's ln, accurate there already).
 
 // lowbias32 finaliser (C. Wellons): a bijection on u32 with strong avalanche
 fn rng_mix(x: u32) -> u32 {
@@ -30,10 +31,10 @@ fn rng_uniform01(seed: u32, stream: u32, i: u32) -> f32 {
 }
 
 // −ln(u) for u in (0,1), accurate to a few f32 roundings also as u → 1. There −ln u ≈ 1 − u is
-// small, and a GPU log's absolute error (about 1e-7) is a large relative error of it: the largest
-// Gumbel keys moved by 0.012 on lavapipe, the normals nearest 0 by 2.6% on an H200. So for
-// u ≥ ½: −ln u = 2·atanh(s), s = t / (2 − t), t = 1 − u (exact, as u = k·2⁻²⁴), s ≤ ⅓, by its
-// odd series to s¹³ (the rest < 2e-8 relative).
+// small, and a GPU log's absolute error (WGSL allows 2⁻²¹; about 1e-7 seen) is a large relative
+// error of it: the largest Gumbel keys moved by 0.012 on lavapipe, the normals nearest 0 by 2.6%
+// on an H200. So for u ≥ ½: −ln u = 2·atanh(s), s = t / (2 − t), t = 1 − u (exact for u ≥ ½,
+// Sterbenz), s ≤ ⅓, by its odd series to s¹³ (the rest < 2e-8 relative).
 fn rng_neg_log_unit(u: f32) -> f32 {
     if (u < 0.5) { return -log(u); }
     let t = 1.0 - u;

@@ -32,8 +32,8 @@ pub fn uniform01(seed: u32, stream: u32, i: u32) -> f32 {
     unit_from_bits(hash(seed, stream, i))
 }
 
-/// Standard Gumbel noise: −log(−log(u)). (The kernel takes the inner log from a series as u → 1,
-/// where a GPU's log loses relative precision; libm's `ln` is accurate there already.)
+/// Standard Gumbel noise: −log(−log(u)). (The kernel takes the inner log from a series for u ≥ ½,
+/// where a GPU's log loses relative precision as u → 1; libm's `ln` is accurate there already.)
 pub fn gumbel(seed: u32, stream: u32, i: u32) -> f32 {
     -(-uniform01(seed, stream, i).ln()).ln()
 }
