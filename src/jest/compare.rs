@@ -62,7 +62,6 @@ impl EvalSplit {
             EvalSplit::Validation => "validation",
         }
     }
-
 }
 
 impl CompareOptions {
