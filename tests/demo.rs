@@ -99,7 +99,7 @@ fn step_reports_are_consistent() {
 fn gpu_session_selects_like_the_cpu() {
     let Some(g) = common::gpu("gpu_session_selects_like_the_cpu") else { return };
     let settings = DemoSettings::default();
-    let gpu = run_session(g, settings.clone(), 2);
+    let gpu = run_session(g.be.clone(), settings.clone(), 2);
     let cpu = run_session(CpuBackend::new(), settings, 2);
     for (a, b) in gpu.iter().zip(&cpu) {
         assert_eq!(a.super_batch, b.super_batch);

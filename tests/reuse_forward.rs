@@ -101,8 +101,8 @@ fn flexi_gathered_text_forward_equals_a_fresh_one() {
 #[test]
 fn gpu_gathered_training_forward_equals_a_fresh_one() {
     let Some(g) = common::gpu("gpu_gathered_training_forward_equals_a_fresh_one") else { return };
-    check("gpu tiny", both(&g, "tiny", &BIG, &CHOSEN));
-    check("gpu tiny flexi 16 px, 2 of 6 low", both_flexi(&g, "tiny", 16, 2, &BIG, &CHOSEN));
+    check("gpu tiny", both(&g.be, "tiny", &BIG, &CHOSEN));
+    check("gpu tiny flexi 16 px, 2 of 6 low", both_flexi(&g.be, "tiny", 16, 2, &BIG, &CHOSEN));
 }
 
 /// The Stepper's own Flexi-JEST training step (text gathered from its scoring forward, in the

@@ -2,13 +2,39 @@
 //! closeness checks that print the max diff, and f64 central finite differences.
 #![allow(dead_code)]
 
+use std::sync::{Mutex, MutexGuard};
+
 use jest_wgpu::gpu::GpuBackend;
 
-/// The GPU backend on whatever adapter exists (lavapipe included). Without one, prints
-/// "skipped: no adapter" and returns None — or panics when JEST_REQUIRE_GPU=1 (CI sets it).
-pub fn gpu(test: &str) -> Option<GpuBackend> {
+/// One GPU test at a time in a test binary. With a device per test on libtest's threads at once,
+/// `kernels_norm_tokens --test-threads 8` hung in 7 of 18 runs on an NVIDIA H200 (Vulkan, driver
+/// 580): tests whose last check had passed never returned, so the devices' teardown is the likely
+/// place. With this lock: 0 of 26 (docs/results/bench-h200/run6-log.txt). The product opens one
+/// device per process.
+static GPU_TURN: Mutex<()> = Mutex::new(());
+
+/// A test's GPU backend; holds this binary's GPU turn until the backend has been dropped
+/// (fields drop in order: the device first, then the turn).
+pub struct Gpu {
+    pub be: GpuBackend,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Gpu {
+    type Target = GpuBackend;
+    fn deref(&self) -> &GpuBackend {
+        &self.be
+    }
+}
+
+/// The GPU backend on whatever adapter exists (lavapipe included), once the other GPU tests
+/// of this binary are done with theirs. Without one, prints "skipped: no adapter" and returns
+/// None — or panics when JEST_REQUIRE_GPU=1 (CI sets it).
+pub fn gpu(test: &str) -> Option<Gpu> {
+    // a failed GPU test poisons the lock; the next one may still run
+    let turn = GPU_TURN.lock().unwrap_or_else(|e| e.into_inner());
     match GpuBackend::open() {
-        Ok(g) => Some(g),
+        Ok(be) => Some(Gpu { be, _turn: turn }),
         Err(e) => {
             if std::env::var("JEST_REQUIRE_GPU")
                 .map(|v| v == "1")
