@@ -1,5 +1,7 @@
 //! `jest-wgpu bench`: matmul GFLOP/s (512³ f32) and ms per training step, GPU and CPU side by
-//! side in one process, so the figures are ratios against a baseline measured alongside.
+//! side in one process, so the figures are ratios against a baseline measured alongside; and the
+//! same step on wgpu's noop backend, which executes nothing: wgpu's own CPU cost of the step and
+//! its number of dispatches, the floor under the GPU column.
 
 use std::time::Instant;
 
@@ -12,7 +14,7 @@ use crate::batch::{step_indices, Encoded};
 use crate::config::Preset;
 use crate::cpu::CpuBackend;
 use crate::data::{load_builtin, SplitName, Tokenizer};
-use crate::gpu::GpuBackend;
+use crate::gpu::{GpuBackend, GpuContext};
 use crate::train::{new_model, RunSpec};
 
 #[derive(Args, Debug, Clone)]
@@ -104,14 +106,35 @@ pub fn run(a: BenchArgs) -> Result<()> {
     println!("{:<28} {:>9.1} ms", "load builtin data (3 splits)", load_ms);
     println!("{:<28} {:>9.2} ms", "super-batch of 1280 items", superbatch_ms);
     let data = &splits[0];
+    // wgpu's noop backend: the same dispatches, nothing executed — wgpu's CPU cost of a step
+    let noop = match GpuContext::noop_blocking() {
+        Ok(c) => Some(GpuBackend::new(c)),
+        Err(e) => {
+            eprintln!("{e:#}; the noop column is empty");
+            None
+        }
+    };
     let mut steps_json = Map::new();
     for name in a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let preset = Preset::named(name, tok.vocab_size())?;
         let enc = Encoded::new(data, &tok, preset.model.text_len);
         let g = gpu.as_ref().map(|g| step_ms(g, &preset, &enc, a.steps)).transpose()?;
         let c = step_ms(&cpu, &preset, &enc, a.steps)?;
+        let (n, dispatches) = match &noop {
+            Some(be) => {
+                let d0 = be.ctx.dispatch_count();
+                let ms = step_ms(be, &preset, &enc, a.steps)?;
+                // step_ms runs 2 warm-up steps before the timed ones
+                (Some(ms), Some((be.ctx.dispatch_count() - d0) as f64 / (a.steps + 2) as f64))
+            }
+            None => (None, None),
+        };
         println!("{:<28} {} {} {:>9}", format!("{name} step ms (b={})", preset.train.batch), fmt(g), fmt(Some(c)), "");
-        steps_json.insert(name.to_string(), json!({ "gpu": g, "cpu": c, "batch": preset.train.batch }));
+        println!("{:<28} {} {:>9}", format!("{name} step ms, wgpu noop"), fmt(n), dispatches.map(|d| format!("{d:.0} disp.")).unwrap_or_default());
+        steps_json.insert(
+            name.to_string(),
+            json!({ "gpu": g, "cpu": c, "noop": n, "dispatches": dispatches, "batch": preset.train.batch }),
+        );
     }
     if a.json {
         println!(

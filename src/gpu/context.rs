@@ -1,9 +1,9 @@
 //! The wgpu context: instance, adapter, device, queue and pipeline cache — built once, reused.
 //!
 //! Every dispatch goes through `GpuContext::dispatch`: binding 0 of group 0 is the kernel's
-//! uniform parameter block, bindings 1.. are its storage buffers in the order given. Work is
-//! recorded into one command encoder and submitted on read-back, `sync`, or every
-//! `FLUSH_EVERY` dispatches. Shader-compilation and validation errors are caught with error
+//! uniform parameter block (a slot of one arena per submit), bindings 1.. are its storage
+//! buffers in the order given. Work is recorded into one command encoder and submitted on
+//! read-back, `sync`, or every `FLUSH_EVERY` dispatches. Shader-compilation and validation errors are caught with error
 //! scopes / the uncaptured-error handler and reported with the kernel's name; a lost device or
 //! a GPU that stops answering gives an error, never a hang.
 
@@ -38,6 +38,12 @@ pub(crate) use shader;
 
 /// Submit the open encoder after this many dispatches (bounds memory held by bind groups).
 const FLUSH_EVERY: u32 = 256;
+/// Uniform parameter blocks between two submits share one buffer, a 256-byte slot each: 256 is
+/// the largest `min_uniform_buffer_offset_alignment` WebGPU allows, so every adapter takes the
+/// same layout. One buffer, written once per submit, replaces a buffer created and written per
+/// dispatch: one driver allocation fewer for every dispatch.
+const SLOT: usize = 256;
+const ARENA_BYTES: usize = FLUSH_EVERY as usize * SLOT;
 /// How long a read-back may wait for the GPU before we call it lost.
 #[cfg(not(target_arch = "wasm32"))]
 const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -95,9 +101,15 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
-    pipelines: RefCell<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
+    pipelines: RefCell<HashMap<(&'static str, &'static str), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
     encoder: RefCell<Option<wgpu::CommandEncoder>>,
     queued: Cell<u32>,
+    /// Uniform parameter blocks of the dispatches recorded since the last submit: `arena_host`
+    /// is copied into `arena` just before the submit (queue writes land before its commands).
+    arena: wgpu::Buffer,
+    arena_host: RefCell<Vec<u8>>,
+    /// Dispatches recorded since the context was built (for `bench`).
+    dispatched: Cell<u64>,
     /// First uncaptured device error, with the kernel that was being dispatched.
     error: Arc<Mutex<Option<String>>>,
     lost: Arc<Mutex<Option<String>>>,
@@ -123,10 +135,15 @@ impl GpuContext {
                      mesa-vulkan-drivers libvulkan1` for the lavapipe software adapter) or use --backend cpu"
                 )
             })?;
-        let adapter_summary = summarise(&adapter);
-        if !allow_software && !adapter_summary.hardware {
-            bail!("only a software adapter is available ({})", adapter_summary.name);
+        if !allow_software && !summarise(&adapter).hardware {
+            bail!("only a software adapter is available ({})", adapter.get_info().name);
         }
+        Self::on_adapter(adapter).await
+    }
+
+    /// Open a device on `adapter` (any backend, wgpu's noop one included) and build the context.
+    pub async fn on_adapter(adapter: wgpu::Adapter) -> Result<GpuContext> {
+        let adapter_summary = summarise(&adapter);
         let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -163,6 +180,12 @@ impl GpuContext {
                 *lost.lock().unwrap() = Some(format!("GPU device lost ({reason:?}): {msg}"));
             });
         }
+        let arena = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params arena"),
+            size: ARENA_BYTES as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Ok(GpuContext {
             device,
             queue,
@@ -171,6 +194,9 @@ impl GpuContext {
             pipelines: RefCell::new(HashMap::new()),
             encoder: RefCell::new(None),
             queued: Cell::new(0),
+            arena,
+            arena_host: RefCell::new(Vec::with_capacity(ARENA_BYTES)),
+            dispatched: Cell::new(0),
             error,
             lost,
             current,
@@ -183,9 +209,29 @@ impl GpuContext {
         pollster::block_on(Self::new(allow_software))
     }
 
-    /// The compiled pipeline for `shader`'s `entry`, compiled on first use. Compilation and
-    /// validation errors are caught in an error scope and name the file and entry point.
-    pub fn pipeline(&self, shader: &Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+    /// A context on wgpu's noop backend: every call goes through wgpu (validation, tracking,
+    /// recording, submission) but nothing executes and read-backs return zeros. `bench` times a
+    /// step on it to measure wgpu's own CPU cost of the step, the floor under any GPU's time.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn noop_blocking() -> Result<GpuContext> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = wgpu::Backends::NOOP;
+        // (its default, unbounded limits overflow wgpu's fixed-size tables: report a GPU's)
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: 1 << 31,
+            max_buffer_size: 1 << 32,
+            ..wgpu::Limits::default()
+        };
+        desc.backend_options.noop = wgpu::NoopBackendOptions { enable: true, limits: Some(limits), ..Default::default() };
+        let adapter = pollster::block_on(wgpu::Instance::new(desc).request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .map_err(|e| anyhow!("wgpu's noop backend is not available ({e})"))?;
+        pollster::block_on(Self::on_adapter(adapter))
+    }
+
+    /// The compiled pipeline for `shader`'s `entry` and its bind group layout, compiled on first
+    /// use. Compilation and validation errors are caught in an error scope and name the file
+    /// and entry point.
+    pub fn pipeline(&self, shader: &Shader, entry: &'static str) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout)> {
         if let Some(p) = self.pipelines.borrow().get(&(shader.name, entry)) {
             return Ok(p.clone());
         }
@@ -220,8 +266,9 @@ impl GpuContext {
                 }
             });
         }
-        self.pipelines.borrow_mut().insert((shader.name, entry), pipeline.clone());
-        Ok(pipeline)
+        let layout = pipeline.get_bind_group_layout(0);
+        self.pipelines.borrow_mut().insert((shader.name, entry), (pipeline.clone(), layout.clone()));
+        Ok((pipeline, layout))
     }
 
     /// Any device error so far (validation, lost device).
@@ -253,7 +300,7 @@ impl GpuContext {
             return; // a lost device is reported by the next read-back or sync
         }
         *self.current.lock().unwrap() = entry;
-        let pipeline = match self.pipeline(shader, entry) {
+        let (pipeline, layout) = match self.pipeline(shader, entry) {
             Ok(p) => p,
             Err(e) => {
                 let mut slot = self.error.lock().unwrap();
@@ -263,23 +310,27 @@ impl GpuContext {
                 return;
             }
         };
-        let mut padded = params.to_vec();
-        padded.resize(params.len().div_ceil(16).max(1) * 16, 0);
-        // (create + write rather than mapped-at-creation: the latter panics on a lost device)
-        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("params"),
-            size: padded.len() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.queue.write_buffer(&uniform, 0, &padded);
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        assert!(params.len() <= SLOT, "kernel {entry}: a parameter block of {} bytes is over {SLOT}", params.len());
+        if self.arena_host.borrow().len() + SLOT > ARENA_BYTES {
+            self.flush();
+        }
+        let offset = {
+            let mut host = self.arena_host.borrow_mut();
+            let offset = host.len();
+            host.extend_from_slice(params);
+            host.resize(offset + SLOT, 0);
+            offset
+        };
+        // (the binding covers the block rounded up to 16 bytes, as WGSL's uniform layout asks)
+        let size = wgpu::BufferSize::new(params.len().div_ceil(16).max(1) as u64 * 16);
+        let uniform = wgpu::BufferBinding { buffer: &self.arena, offset: offset as u64, size };
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(uniform) }];
         for (i, b) in bufs.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
         }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(entry),
-            layout: &pipeline.get_bind_group_layout(0),
+            layout: &layout,
             entries: &entries,
         });
         {
@@ -293,6 +344,7 @@ impl GpuContext {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         self.queued.set(self.queued.get() + 1);
+        self.dispatched.set(self.dispatched.get() + 1);
         if self.queued.get() >= FLUSH_EVERY {
             self.flush();
         }
@@ -310,12 +362,22 @@ impl GpuContext {
         enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, bytes);
     }
 
-    /// Submit what is recorded.
+    /// Submit what is recorded, after the parameter blocks it reads.
     pub fn flush(&self) {
+        let mut host = self.arena_host.borrow_mut();
+        if !host.is_empty() {
+            self.queue.write_buffer(&self.arena, 0, &host);
+            host.clear();
+        }
         if let Some(enc) = self.encoder.borrow_mut().take() {
             self.queue.submit([enc.finish()]);
         }
         self.queued.set(0);
+    }
+
+    /// Dispatches recorded since this context was built.
+    pub fn dispatch_count(&self) -> u64 {
+        self.dispatched.get()
     }
 
     /// Submit, wait for the queue, and report errors — with a timeout, never a hang.

@@ -1,0 +1,86 @@
+//! The GPU context's recording: parameter blocks shared in one uniform arena across many
+//! dispatches and submits, and wgpu's noop backend that `bench` times a step on.
+mod common;
+
+use std::process::Command;
+
+use jest_wgpu::backend::Backend;
+use jest_wgpu::gpu::{GpuBackend, GpuContext};
+
+/// 700 dispatches (more than the 256 the context records before it submits, so the arena is
+/// refilled twice), each filling its own buffer with its own value, mixed with copies, and read
+/// back only at the end: every buffer must hold its own dispatch's value.
+#[test]
+fn every_dispatch_reads_its_own_parameters_across_submits() {
+    let Some(g) = common::gpu("every_dispatch_reads_its_own_parameters_across_submits") else { return };
+    let n = 700;
+    // lengths 1..=37: the fill's `n` parameter differs per dispatch too
+    let bufs: Vec<_> = (0..n).map(|i| g.zeros(1 + i % 37)).collect();
+    let copies: Vec<_> = (0..n).map(|i| g.zeros(1 + i % 37)).collect();
+    for i in 0..n {
+        g.fill(&bufs[i], i as f32 + 0.5);
+        if i % 3 == 0 {
+            g.copy(&copies[i], 0, &bufs[i], 0, 1 + i % 37);
+        }
+    }
+    let mut wrong = 0;
+    for i in 0..n {
+        let got = g.read(&bufs[i]).unwrap();
+        let want = vec![i as f32 + 0.5; 1 + i % 37];
+        if got != want {
+            wrong += 1;
+            eprintln!("buffer {i}: {:?}, want {}", &got[..got.len().min(4)], want[0]);
+        }
+        if i % 3 == 0 {
+            assert_eq!(g.read(&copies[i]).unwrap(), want, "copy of buffer {i}");
+        }
+    }
+    assert_eq!(wrong, 0, "{wrong} of {n} buffers hold another dispatch's value");
+    println!("{n} fills across {} submits: all hold their own value", n.div_ceil(256));
+}
+
+/// The noop backend takes every call of a training step (no adapter needed) and counts its
+/// dispatches: the same number for every step of the same shape.
+#[test]
+fn the_noop_backend_records_a_training_step() {
+    use jest_wgpu::batch::Encoded;
+    use jest_wgpu::config::Preset;
+    use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
+    let be = GpuBackend::new(GpuContext::noop_blocking().expect("wgpu's noop backend"));
+    assert_eq!(be.ctx.adapter.backend, "Noop");
+    let tok = Tokenizer::builtin().unwrap();
+    let preset = Preset::named("tiny", tok.vocab_size()).unwrap();
+    let curated = load_builtin(SplitName::Curated).unwrap();
+    let enc = Encoded::new(&curated, &tok, preset.model.text_len);
+    // step_ms builds a model, then runs 2 warm-up steps and the timed ones
+    let count = |steps: usize| {
+        let d0 = be.ctx.dispatch_count();
+        jest_wgpu::cli::bench::step_ms(&be, &preset, &enc, steps).unwrap();
+        be.ctx.dispatch_count() - d0
+    };
+    let (three, four, five) = (count(1), count(2), count(3));
+    let per_step = four - three;
+    println!("tiny: {three} / {four} / {five} dispatches for 3 / 4 / 5 steps: {per_step} a step");
+    assert!(per_step > 50, "a tiny training step is over 50 dispatches, got {per_step}");
+    assert_eq!(five - four, per_step, "each step of the same shape records the same dispatches");
+    assert!(three >= 3 * per_step);
+}
+
+/// `jest-wgpu bench --json` reports the noop column beside the GPU and CPU ones.
+#[test]
+fn bench_reports_the_noop_floor_and_dispatches() {
+    let out = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+        .args(["bench", "--presets", "tiny", "--steps", "1", "--size", "64", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("last line is JSON");
+    let tiny = &json["step_ms"]["tiny"];
+    println!("{tiny}");
+    assert!(tiny["cpu"].as_f64().unwrap() > 0.0);
+    assert!(tiny["noop"].as_f64().unwrap() > 0.0, "{tiny}");
+    assert!(tiny["dispatches"].as_f64().unwrap() > 50.0, "{tiny}");
+    assert!(stdout.contains("wgpu noop"), "{stdout}");
+}
