@@ -43,7 +43,8 @@ pub enum Cmd {
     Train(TrainArgs),
     /// Held-out zero-shot accuracy and retrieval R@1/R@5 of a saved model
     Eval(EvalArgs),
-    /// Matmul GFLOP/s and ms per training step, GPU and CPU side by side
+    /// Matmul GFLOP/s and ms per training step, GPU and CPU side by side, and wgpu's own CPU cost
+    /// of a step (its noop backend) with the step's number of dispatches
     Bench(bench::BenchArgs),
     /// The headline experiment: reference, then each method from the same init; writes a report
     Compare(CompareArgs),
