@@ -122,15 +122,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let c = step_ms(&cpu, &preset, &enc, a.steps)?;
         let (n, dispatches) = match &noop {
             Some(be) => {
-                let d0 = be.ctx.dispatch_count();
-                let ms = step_ms(be, &preset, &enc, a.steps)?;
-                // step_ms runs 2 warm-up steps before the timed ones
-                (Some(ms), Some((be.ctx.dispatch_count() - d0) as f64 / (a.steps + 2) as f64))
+                // one step's dispatches: a run with one step more, less the model's set-up
+                let count = |steps: usize| -> Result<(f64, u64)> {
+                    let d0 = be.ctx.dispatch_count();
+                    let ms = step_ms(be, &preset, &enc, steps)?;
+                    Ok((ms, be.ctx.dispatch_count() - d0))
+                };
+                let ((ms, d), (_, d_more)) = (count(a.steps)?, count(a.steps + 1)?);
+                (Some(ms), Some(d_more - d))
             }
             None => (None, None),
         };
         println!("{:<28} {} {} {:>9}", format!("{name} step ms (b={})", preset.train.batch), fmt(g), fmt(Some(c)), "");
-        println!("{:<28} {} {:>9}", format!("{name} step ms, wgpu noop"), fmt(n), dispatches.map(|d| format!("{d:.0} disp.")).unwrap_or_default());
+        println!("{:<28} {} {:>9}", format!("{name} step ms, wgpu noop"), fmt(n), dispatches.map(|d| format!("{d} disp.")).unwrap_or_default());
         steps_json.insert(
             name.to_string(),
             json!({ "gpu": g, "cpu": c, "noop": n, "dispatches": dispatches, "batch": preset.train.batch }),
