@@ -240,6 +240,8 @@ pub fn train<B: Backend>(
     let t0 = std::time::Instant::now();
     #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
     let mut last_log_ms = 0.0;
+    #[cfg(not(target_arch = "wasm32"))]
+    let mut eval_ms = 0.0; // evaluation time so far, left out of ms per step
     for step in done..spec.steps {
         let idx = step_indices(train.len(), b, spec.seed, step as u64);
         model.upload(be, &train.batch(&idx));
@@ -249,6 +251,21 @@ pub fn train<B: Backend>(
         be.copy(&ring, step % log_every, &model.ws(b).stats, 0, 1);
         let last = step + 1 == spec.steps;
         let checkpoint_now = ctl.run_dir.is_some() && ctl.checkpoint_every > 0 && (step + 1) % ctl.checkpoint_every == 0;
+        // evaluated before the log line so that it can show R@1; its time is not a step's
+        let eval_now = ctl.eval_every > 0 && (step + 1) % ctl.eval_every == 0 && !last;
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut r1 = String::new();
+        if let (true, Some(test)) = (eval_now, test) {
+            #[cfg(not(target_arch = "wasm32"))]
+            let te = std::time::Instant::now();
+            let ev = evaluate(be, model, test, tok)?;
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                eval_ms += crate::util::ms_since(te);
+                r1 = format!("  r@1 {:.3}", (ev.i2t_r1 + ev.t2i_r1) / 2.0);
+            }
+            curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
+        }
         if (step + 1) % log_every == 0 || last || checkpoint_now {
             let vals = be.read(&ring)?;
             let first = losses.len();
@@ -265,10 +282,10 @@ pub fn train<B: Backend>(
             }
             #[cfg(not(target_arch = "wasm32"))]
             {
-                let ms = crate::util::ms_since(t0);
+                let ms = crate::util::ms_since(t0) - eval_ms;
                 let per = (ms - last_log_ms) / (step + 1 - first) as f64;
                 last_log_ms = ms;
-                let line = format!("step {:>5}  loss {:.4}  ({per:.0} ms)", step + 1, losses[step]);
+                let line = format!("step {:>5}  loss {:.4}{r1}  ({per:.0} ms)", step + 1, losses[step]);
                 if ctl.log && bar.is_hidden() {
                     eprintln!("{line}");
                 } else if ctl.log {
@@ -278,17 +295,12 @@ pub fn train<B: Backend>(
                 bar.set_message(format!("loss {:.4}", losses[step]));
             }
         }
-        let eval_now = ctl.eval_every > 0 && (step + 1) % ctl.eval_every == 0 && !last;
-        if let (true, Some(test)) = (eval_now, test) {
-            let ev = evaluate(be, model, test, tok)?;
-            curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
-        }
         if let (true, Some(dir)) = (checkpoint_now, &ctl.run_dir) {
             save_checkpoint(be, model, spec, step + 1, &losses, &curve, ctl, dir)?;
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
-    let ms_per_step = crate::util::ms_since(t0) / (spec.steps - done).max(1) as f64;
+    let ms_per_step = (crate::util::ms_since(t0) - eval_ms) / (spec.steps - done).max(1) as f64;
     #[cfg(target_arch = "wasm32")]
     let ms_per_step = {
         let _ = last_log_ms;
