@@ -251,6 +251,22 @@ pub fn train<B: Backend>(
         be.copy(&ring, step % log_every, &model.ws(b).stats, 0, 1);
         let last = step + 1 == spec.steps;
         let checkpoint_now = ctl.run_dir.is_some() && ctl.checkpoint_every > 0 && (step + 1) % ctl.checkpoint_every == 0;
+        let log_now = (step + 1) % log_every == 0 || last || checkpoint_now;
+        let first = losses.len();
+        if log_now {
+            let vals = be.read(&ring)?;
+            for s in first..=step {
+                losses.push(vals[s % log_every]);
+            }
+            if let Some(bad) = losses[first..].iter().position(|l| !l.is_finite()) {
+                let kept = kept_checkpoint(ctl.run_dir.as_deref());
+                bail!(
+                    "training diverged: loss is {} at step {}{kept}. Lower the learning rate (--lr) or check the data",
+                    losses[first + bad],
+                    first + bad + 1
+                );
+            }
+        }
         // evaluated before the log line so that it can show R@1; its time is not a step's
         let eval_now = ctl.eval_every > 0 && (step + 1) % ctl.eval_every == 0 && !last;
         #[cfg(not(target_arch = "wasm32"))]
@@ -266,34 +282,19 @@ pub fn train<B: Backend>(
             }
             curve.push(CurvePoint { step: step + 1, examples: (step + 1) * b, eval: ev });
         }
-        if (step + 1) % log_every == 0 || last || checkpoint_now {
-            let vals = be.read(&ring)?;
-            let first = losses.len();
-            for s in first..=step {
-                losses.push(vals[s % log_every]);
+        #[cfg(not(target_arch = "wasm32"))]
+        if log_now {
+            let ms = crate::util::ms_since(t0) - eval_ms;
+            let per = (ms - last_log_ms) / (step + 1 - first) as f64;
+            last_log_ms = ms;
+            let line = format!("step {:>5}  loss {:.4}{r1}  ({per:.0} ms)", step + 1, losses[step]);
+            if ctl.log && bar.is_hidden() {
+                eprintln!("{line}");
+            } else if ctl.log {
+                bar.println(line);
             }
-            if let Some(bad) = losses[first..].iter().position(|l| !l.is_finite()) {
-                let kept = kept_checkpoint(ctl.run_dir.as_deref());
-                bail!(
-                    "training diverged: loss is {} at step {}{kept}. Lower the learning rate (--lr) or check the data",
-                    losses[first + bad],
-                    first + bad + 1
-                );
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            {
-                let ms = crate::util::ms_since(t0) - eval_ms;
-                let per = (ms - last_log_ms) / (step + 1 - first) as f64;
-                last_log_ms = ms;
-                let line = format!("step {:>5}  loss {:.4}{r1}  ({per:.0} ms)", step + 1, losses[step]);
-                if ctl.log && bar.is_hidden() {
-                    eprintln!("{line}");
-                } else if ctl.log {
-                    bar.println(line);
-                }
-                bar.set_position(step as u64 + 1);
-                bar.set_message(format!("loss {:.4}", losses[step]));
-            }
+            bar.set_position(step as u64 + 1);
+            bar.set_message(format!("loss {:.4}", losses[step]));
         }
         if let (true, Some(dir)) = (checkpoint_now, &ctl.run_dir) {
             save_checkpoint(be, model, spec, step + 1, &losses, &curve, ctl, dir)?;
