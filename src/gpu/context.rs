@@ -339,8 +339,9 @@ impl GpuContext {
                 self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") })
             });
             // a pass per dispatch: errors inside a pass surface when it ends, so this is what
-            // lets them name their kernel. (One pass for all of a submit's dispatches took about
-            // a third off wgpu's CPU time of a step on the noop backend: ~1 ms of `default`'s 3.6.)
+            // lets them name their kernel. (One pass for all of a submit's dispatches took a fifth
+            // to a third off wgpu's CPU time of a step on the noop backend: 0.6–1 ms of `default`'s
+            // 2.7–3.7, in interleaved runs of `bench`.)
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
