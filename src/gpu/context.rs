@@ -3,9 +3,9 @@
 //! Every dispatch goes through `GpuContext::dispatch`: binding 0 of group 0 is the kernel's
 //! uniform parameter block (a slot of one arena per submit), bindings 1.. are its storage
 //! buffers in the order given. Work is recorded into one command encoder and submitted on
-//! read-back, `sync`, or every `FLUSH_EVERY` dispatches. Shader-compilation and validation errors are caught with error
-//! scopes / the uncaptured-error handler and reported with the kernel's name; a lost device or
-//! a GPU that stops answering gives an error, never a hang.
+//! read-back, `sync`, or every `FLUSH_EVERY` dispatches. Shader-compilation and validation
+//! errors are caught with error scopes / the uncaptured-error handler and reported with the
+//! kernel's name; a lost device or a GPU that stops answering gives an error, never a hang.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -37,13 +37,13 @@ macro_rules! shader {
 pub(crate) use shader;
 
 /// Submit the open encoder after this many dispatches (bounds memory held by bind groups).
-const FLUSH_EVERY: u32 = 256;
+const FLUSH_EVERY: usize = 256;
 /// Uniform parameter blocks between two submits share one buffer, a 256-byte slot each: 256 is
 /// the largest `min_uniform_buffer_offset_alignment` WebGPU allows, so every adapter takes the
 /// same layout. One buffer, written once per submit, replaces a buffer created and written per
 /// dispatch: one driver allocation fewer for every dispatch.
 const SLOT: usize = 256;
-const ARENA_BYTES: usize = FLUSH_EVERY as usize * SLOT;
+const ARENA_BYTES: usize = FLUSH_EVERY * SLOT;
 /// How long a read-back may wait for the GPU before we call it lost.
 #[cfg(not(target_arch = "wasm32"))]
 const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -103,9 +103,9 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pipelines: RefCell<HashMap<(&'static str, &'static str), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
     encoder: RefCell<Option<wgpu::CommandEncoder>>,
-    queued: Cell<u32>,
-    /// Uniform parameter blocks of the dispatches recorded since the last submit: `arena_host`
-    /// is copied into `arena` just before the submit (queue writes land before its commands).
+    /// Uniform parameter blocks of the dispatches recorded since the last submit, a slot each
+    /// (so also their count): `arena_host` is copied into `arena` just before the submit (queue
+    /// writes land before its commands).
     arena: wgpu::Buffer,
     arena_host: RefCell<Vec<u8>>,
     /// Dispatches recorded since the context was built (for `bench`).
@@ -193,7 +193,6 @@ impl GpuContext {
             limits,
             pipelines: RefCell::new(HashMap::new()),
             encoder: RefCell::new(None),
-            queued: Cell::new(0),
             arena,
             arena_host: RefCell::new(Vec::with_capacity(ARENA_BYTES)),
             dispatched: Cell::new(0),
@@ -311,9 +310,6 @@ impl GpuContext {
             }
         };
         assert!(params.len() <= SLOT, "kernel {entry}: a parameter block of {} bytes is over {SLOT}", params.len());
-        if self.arena_host.borrow().len() + SLOT > ARENA_BYTES {
-            self.flush();
-        }
         let offset = {
             let mut host = self.arena_host.borrow_mut();
             let offset = host.len();
@@ -347,9 +343,8 @@ impl GpuContext {
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
-        self.queued.set(self.queued.get() + 1);
         self.dispatched.set(self.dispatched.get() + 1);
-        if self.queued.get() >= FLUSH_EVERY {
+        if self.arena_host.borrow().len() >= ARENA_BYTES {
             self.flush();
         }
     }
@@ -376,7 +371,6 @@ impl GpuContext {
         if let Some(enc) = self.encoder.borrow_mut().take() {
             self.queue.submit([enc.finish()]);
         }
-        self.queued.set(0);
     }
 
     /// Dispatches recorded since this context was built.
