@@ -1,8 +1,12 @@
 // matmul.wgsl — C[m,n] = (acc ? C : 0) + op(A)·op(B) + bias[n], and the bias gradient.
 //   op(A) = A[m,k] (row-major) or A[k,m]ᵀ;  op(B) = B[k,n] or B[n,k]ᵀ.
 // Four entry points fix the transposes at compile time: matmul_nn, _nt, _tn, _tt.
+// Split-K (kc > 0), for few tiles of C over a long k (weight gradients: k = every token of the
+// batch): workgroup z sums k in [z·kc, min((z+1)·kc, k)) into its own slice C_z = c[z·m·n ..]
+// of a scratch buffer, with no bias and no accumulate; `split_reduce` then adds the slices up
+// in order of z. Without it, a weight gradient [64, 192] over 4,160 rows ran on 3 workgroups.
 
-struct Params { m: u32, k: u32, n: u32, flags: u32 };   // flags: bit0 acc, bit1 has_bias
+struct Params { m: u32, k: u32, n: u32, flags: u32, kc: u32, _p0: u32, _p1: u32, _p2: u32 };   // flags: bit0 acc, bit1 has_bias
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;
@@ -20,13 +24,13 @@ const BK: u32 = 16u;
 var<workgroup> As: array<vec4<f32>, 256>;   // [kk][row/4]: BK × 16 vec4
 var<workgroup> Bs: array<vec4<f32>, 256>;   // [kk][col/4]
 
-fn load_a(row: u32, kk: u32, ta: bool) -> f32 {
-    if (row >= p.m || kk >= p.k) { return 0.0; }
+fn load_a(row: u32, kk: u32, k_end: u32, ta: bool) -> f32 {
+    if (row >= p.m || kk >= k_end) { return 0.0; }
     if (ta) { return a[kk * p.m + row]; }
     return a[row * p.k + kk];
 }
-fn load_b(kk: u32, col: u32, tb: bool) -> f32 {
-    if (kk >= p.k || col >= p.n) { return 0.0; }
+fn load_b(kk: u32, col: u32, k_end: u32, tb: bool) -> f32 {
+    if (kk >= k_end || col >= p.n) { return 0.0; }
     if (tb) { return b[col * p.k + kk]; }
     return b[kk * p.n + col];
 }
@@ -35,6 +39,13 @@ fn mm(wid: vec3<u32>, lid: vec3<u32>, ta: bool, tb: bool) {
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
     let tid = lid.y * 8u + lid.x;
+    let split = p.kc > 0u;
+    var k_begin = 0u;
+    var k_end = p.k;
+    if (split) {
+        k_begin = wid.z * p.kc;
+        k_end = min(k_begin + p.kc, p.k);
+    }
     var acc00 = vec4<f32>(0.0); var acc01 = vec4<f32>(0.0);
     var acc10 = vec4<f32>(0.0); var acc11 = vec4<f32>(0.0);
     var acc20 = vec4<f32>(0.0); var acc21 = vec4<f32>(0.0);
@@ -43,15 +54,15 @@ fn mm(wid: vec3<u32>, lid: vec3<u32>, ta: bool, tb: bool) {
     var acc50 = vec4<f32>(0.0); var acc51 = vec4<f32>(0.0);
     var acc60 = vec4<f32>(0.0); var acc61 = vec4<f32>(0.0);
     var acc70 = vec4<f32>(0.0); var acc71 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < p.k; k0 = k0 + BK) {
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
         for (var s = 0u; s < 4u; s = s + 1u) {
             let slot = tid + s * 64u;
             let kk = k0 + slot / 16u;
             let e = (slot % 16u) * 4u;
-            As[slot] = vec4<f32>(load_a(row0 + e, kk, ta), load_a(row0 + e + 1u, kk, ta),
-                                 load_a(row0 + e + 2u, kk, ta), load_a(row0 + e + 3u, kk, ta));
-            Bs[slot] = vec4<f32>(load_b(kk, col0 + e, tb), load_b(kk, col0 + e + 1u, tb),
-                                 load_b(kk, col0 + e + 2u, tb), load_b(kk, col0 + e + 3u, tb));
+            As[slot] = vec4<f32>(load_a(row0 + e, kk, k_end, ta), load_a(row0 + e + 1u, kk, k_end, ta),
+                                 load_a(row0 + e + 2u, kk, k_end, ta), load_a(row0 + e + 3u, kk, k_end, ta));
+            Bs[slot] = vec4<f32>(load_b(kk, col0 + e, k_end, tb), load_b(kk, col0 + e + 1u, k_end, tb),
+                                 load_b(kk, col0 + e + 2u, k_end, tb), load_b(kk, col0 + e + 3u, k_end, tb));
         }
         workgroupBarrier();
         for (var q = 0u; q < BK; q = q + 1u) {
@@ -74,18 +85,20 @@ fn mm(wid: vec3<u32>, lid: vec3<u32>, ta: bool, tb: bool) {
                                     acc40, acc41, acc50, acc51, acc60, acc61, acc70, acc71);
     let i0 = row0 + lid.y * 8u;
     let j0 = col0 + lid.x * 8u;
-    let has_bias = (p.flags & 2u) != 0u;
-    let keep = (p.flags & 1u) != 0u;
+    let has_bias = (p.flags & 2u) != 0u && !split;
+    let keep = (p.flags & 1u) != 0u && !split;
+    var base = 0u;
+    if (split) { base = wid.z * p.m * p.n; }
     for (var r = 0u; r < 8u; r = r + 1u) {
         let row = i0 + r;
         if (row >= p.m) { break; }
         for (var q = 0u; q < 8u; q = q + 1u) {
             let col = j0 + q;
             if (col >= p.n) { break; }
-            let idx = row * p.n + col;
+            let idx = base + row * p.n + col;
             var v = accs[2u * r + q / 4u][q % 4u];
             if (has_bias) { v = v + bias[col]; }
-            if (keep) { v = v + c[idx]; }
+            if (keep) { v = v + c[idx]; }  // (idx = row·n + col when not split)
             c[idx] = v;
         }
     }
@@ -100,19 +113,47 @@ fn matmul_tn(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) 
 @compute @workgroup_size(8, 8)
 fn matmul_tt(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) { mm(w, l, true, true); }
 
+// ---- split_reduce: c[i] = (acc ? c[i] : 0) + Σ_{z < p.k} a[z·len + i], len = m·n ----
+// (the slices of a split-K matmul, or of bias_grad, in order of z; one invocation per word)
+@compute @workgroup_size(256)
+fn split_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    let len = p.m * p.n;
+    if (i >= len) { return; }
+    var v = 0.0;
+    if ((p.flags & 1u) != 0u) { v = c[i]; }
+    var s = 0.0;
+    for (var z = 0u; z < p.k; z = z + 1u) {
+        s = s + a[z * len + i];
+    }
+    c[i] = v + s;
+}
+
 // ---- bias_grad: db[j] += Σ_i dy[i,j]  (m rows, n cols; one invocation per column) ----
-struct BgParams { m: u32, n: u32, _p0: u32, _p1: u32 };
+// With rows split (bp.rc > 0): workgroup row y sums rows [y·rc, min((y+1)·rc, m)) of column j
+// into db[y·n + j] of a scratch buffer (overwritten), which `split_reduce` adds up.
+struct BgParams { m: u32, n: u32, rc: u32, _p1: u32 };
 @group(0) @binding(0) var<uniform> bp: BgParams;
 @group(0) @binding(1) var<storage, read_write> db: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 
 @compute @workgroup_size(64)
-fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let j = gid.x;
     if (j >= bp.n) { return; }
+    if (bp.rc == 0u) {
+        var s = 0.0;
+        for (var i = 0u; i < bp.m; i = i + 1u) {
+            s = s + dy[i * bp.n + j];
+        }
+        db[j] = db[j] + s;
+        return;
+    }
+    let r0 = wid.y * bp.rc;
+    let r1 = min(r0 + bp.rc, bp.m);
     var s = 0.0;
-    for (var i = 0u; i < bp.m; i = i + 1u) {
+    for (var i = r0; i < r1; i = i + 1u) {
         s = s + dy[i * bp.n + j];
     }
-    db[j] = db[j] + s;
+    db[wid.y * bp.n + j] = s;
 }

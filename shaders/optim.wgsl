@@ -1,4 +1,5 @@
-// optim.wgsl — global gradient norm² (sumsq) and AdamW with clipping and warm-up + cosine lr.
+// optim.wgsl — global gradient norm² (sumsq; one workgroup, or partials over many then their
+// sum) and AdamW with clipping and warm-up + cosine lr.
 
 // AdamHp (48 bytes, `backend::AdamHp`) followed by the element count.
 struct Params {
@@ -37,6 +38,50 @@ fn sumsq(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < p.n; i += WG) {
         let v = ss_x[i];
         s += v * v;
+    }
+    sh[lid] = s;
+    workgroupBarrier();
+    for (var w = WG / 2u; w > 0u; w = w / 2u) {
+        if (lid < w) {
+            sh[lid] += sh[lid + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        ss_acc[0] = ss_acc[0] + sh[0];
+    }
+}
+
+// ---- sumsq over many workgroups (a flat buffer of every gradient), in two passes ----
+// sumsq_partial: acc[w] = Σ_{k ≥ 0} x[(w + k·G)·256 + l]², summed over l < 256, for each of the
+// G = nwg.x workgroups w (grid-stride, then the same fixed tree) — into G partial sums;
+// sum_into: acc[0] += Σ_{i < n} x[i] (one workgroup) adds them up.
+@compute @workgroup_size(256)
+fn sumsq_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    var s = 0.0;
+    for (var i = wg.x * WG + lid; i < p.n; i += nwg.x * WG) {
+        let v = ss_x[i];
+        s += v * v;
+    }
+    sh[lid] = s;
+    workgroupBarrier();
+    for (var w = WG / 2u; w > 0u; w = w / 2u) {
+        if (lid < w) {
+            sh[lid] += sh[lid + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        ss_acc[wg.x] = sh[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn sum_into(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        s += ss_x[i];
     }
     sh[lid] = s;
     workgroupBarrier();

@@ -27,11 +27,45 @@ fn embed_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     ef_out[i] = ef_table[ef_tokens[tok] * p.b + ch];
 }
 
-// ---- embed_bwd: dtable[v,ch] += Σ_{i: tokens[i] = v} dout[i,ch]   (a = n_tok, b = c, c = vocab) ----
-// One invocation per (v, ch) scans the tokens in order (neighbouring invocations read the same
-// token word, so the scan is a broadcast read).
+// ---- embed_bwd, in three passes: index the tokens by vocabulary row, then sum per row ----
+// idx = [start[0..=vocab] | order[0..n_tok)]: start[v] = #{j : tokens[j] < v}; order lists the
+// positions of tokens equal to v, ascending, at start[v]..start[v+1]. Then one invocation per
+// (v, ch) sums only its own rows, O(n_tok·c) in all where a scan of every token per (v, ch)
+// was O(vocab·n_tok·c) — and adds them in the same (ascending) order, so the sums are the same.
+@group(0) @binding(1) var<storage, read_write> ei_idx: array<u32>;   // [vocab + 1 + n_tok]
+@group(0) @binding(2) var<storage, read> ei_tokens: array<u32>;      // [n_tok]
+
+// embed_bwd_start: idx[v] = #{j : tokens[j] < v} for v ≤ vocab    (a = n_tok, c = vocab)
+@compute @workgroup_size(256)
+fn embed_bwd_start(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let v = index(gid, nwg);
+    if (v > p.c) { return; }
+    var n = 0u;
+    for (var j = 0u; j < p.a; j = j + 1u) {
+        n = n + select(0u, 1u, ei_tokens[j] < v);
+    }
+    ei_idx[v] = n;
+}
+
+// embed_bwd_order: idx[vocab + 1 + start[t] + #{j < i : tokens[j] = t}] = i, t = tokens[i] < vocab
+//   (a = n_tok, c = vocab)
+@compute @workgroup_size(256)
+fn embed_bwd_order(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.a) { return; }
+    let t = ei_tokens[i];
+    if (t >= p.c) { return; }
+    var r = 0u;
+    for (var j = 0u; j < i; j = j + 1u) {
+        r = r + select(0u, 1u, ei_tokens[j] == t);
+    }
+    ei_idx[p.c + 1u + ei_idx[t] + r] = i;
+}
+
+// embed_bwd: dtable[v,ch] += Σ_{i: tokens[i] = v} dout[i,ch], over the index above
+//   (a = n_tok, b = c, c = vocab)
 @group(0) @binding(1) var<storage, read_write> eb_dtable: array<f32>; // [vocab, c]
-@group(0) @binding(2) var<storage, read> eb_tokens: array<u32>;       // [n_tok]
+@group(0) @binding(2) var<storage, read> eb_idx: array<u32>;          // [vocab + 1 + n_tok]
 @group(0) @binding(3) var<storage, read> eb_dout: array<f32>;         // [n_tok, c]
 
 @compute @workgroup_size(256)
@@ -41,10 +75,8 @@ fn embed_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let v = j / p.b;
     let ch = j % p.b;
     var s = 0.0;
-    for (var i = 0u; i < p.a; i = i + 1u) {
-        if (eb_tokens[i] == v) {
-            s = s + eb_dout[i * p.b + ch];
-        }
+    for (var k = eb_idx[v]; k < eb_idx[v + 1u]; k = k + 1u) {
+        s = s + eb_dout[eb_idx[p.c + 1u + k] * p.b + ch];
     }
     eb_dtable[j] = eb_dtable[j] + s;
 }

@@ -83,6 +83,12 @@ pub trait Backend {
     fn len(&self, buf: &Self::Buf) -> usize;
     /// dst[dst_off..dst_off+len] = src[src_off..src_off+len]
     fn copy(&self, dst: &Self::Buf, dst_off: usize, src: &Self::Buf, src_off: usize, len: usize);
+    /// Words between the starts of views into one buffer (`view`'s offsets must be multiples of
+    /// it), or None where this backend has no views (each tensor is then a buffer of its own).
+    fn view_align(&self) -> Option<usize>;
+    /// The `len` words of `whole` from word `off`, as a buffer every kernel takes: writes
+    /// through it land in `whole`. Only where `view_align` is Some, with `off` a multiple of it.
+    fn view(&self, whole: &Self::Buf, off: usize, len: usize) -> Self::Buf;
     /// Wait for queued work; report any device error (validation, lost device, timeout).
     fn sync(&self) -> Result<()>;
 

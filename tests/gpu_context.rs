@@ -91,3 +91,37 @@ fn bench_reports_the_noop_floor_and_dispatches() {
     assert_eq!(tiny["dispatches"].as_u64(), Some(four - three), "{tiny}");
     assert!(stdout.contains("wgpu noop"), "{stdout}");
 }
+
+/// `bench --profile`'s kernel times: over 2 `tiny` steps every dispatch is timed once — the
+/// calls add up to the step's dispatch count on the noop backend, twice — each kernel has the
+/// calls per step the model makes (the 2 AdamW groups of the flat parameters; split weight
+/// gradients summed by `split_reduce`), and the GPU was busy for some time.
+#[test]
+fn kernel_profile_times_every_dispatch_of_a_step() {
+    use jest_wgpu::batch::Encoded;
+    use jest_wgpu::config::Preset;
+    use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
+    let Some(g) = common::gpu("kernel_profile_times_every_dispatch_of_a_step") else { return };
+    g.ctx.set_split_sums(true); // as the noop backend records, and every hardware GPU runs
+    let tok = Tokenizer::builtin().unwrap();
+    let preset = Preset::named("tiny", tok.vocab_size()).unwrap();
+    let curated = load_builtin(SplitName::Curated).unwrap();
+    let enc = Encoded::new(&curated, &tok, preset.model.text_len);
+    let times = match jest_wgpu::cli::bench::kernel_profile(&g, &preset, &enc, 2) {
+        Ok(t) => t,
+        Err(e) if format!("{e:#}").contains("no timestamp queries") => {
+            eprintln!("skipped: {e:#}");
+            return;
+        }
+        Err(e) => panic!("{e:#}"),
+    };
+    let calls = |k: &str| times.iter().find(|t| t.kernel == k).map(|t| t.calls).unwrap_or(0);
+    let [three, four, _] = tiny_dispatch_counts();
+    assert_eq!(times.iter().map(|t| t.calls).sum::<u64>(), 2 * (four - three), "{times:?}");
+    assert_eq!((calls("adamw"), calls("sumsq_partial"), calls("sum_into")), (4, 2, 2), "{times:?}");
+    assert!(calls("matmul_nn") > 0 && calls("attention_fwd") > 0 && calls("split_reduce") > 0, "{times:?}");
+    let busy: f64 = times.iter().map(|t| t.ns).sum();
+    println!("busy {:.1} ms over 2 steps; longest {:?}", busy / 1e6, times[0]);
+    assert!(busy > 0.0 && times.iter().all(|t| t.ns >= 0.0));
+    assert!(times.windows(2).all(|w| w[0].ns >= w[1].ns), "longest first");
+}

@@ -47,17 +47,42 @@ fn gpu_matmul_matches_twin() {
     }
 }
 
+/// Few tiles of C over a long k (weight gradients) take the split-K path: k in slices summed
+/// into scratch, then added up in order — the same result as the twin's, with and without
+/// accumulating into C, for every transpose.
+#[test]
+fn gpu_split_k_matmul_matches_twin() {
+    let Some(g) = gpu("gpu_split_k_matmul_matches_twin") else { return };
+    g.ctx.set_split_sums(true); // (software adapters do not split by default)
+    for &(m, k, n) in &[(70usize, 3001usize, 65usize), (5, 1000, 3), (130, 257, 9), (64, 4160, 192)] {
+        let (slices, kc) = jest_wgpu::gpu::matmul::split(n.div_ceil(64) * m.div_ceil(64), k, 16);
+        assert!(slices > 1, "{m}x{k}x{n} should split");
+        println!("{m}x{k}x{n}: {slices} slices of k {kc}");
+        for (ta, tb, acc) in [(false, false, true), (true, false, false), (true, false, true), (false, true, false), (true, true, true)] {
+            let a = rand_vec(m * k, 15, 1.0);
+            let b = rand_vec(k * n, 16, 1.0);
+            let c0 = rand_vec(m * n, 17, 1.0);
+            let want = reference(&a, &b, None, &c0, m, k, n, ta, tb, acc);
+            let gc = g.upload(&c0);
+            g.matmul(&gc, &g.upload(&a), &g.upload(&b), None, m, k, n, ta, tb, acc);
+            assert_close(&format!("gpu split-K matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc}"), &g.read(&gc).unwrap(), &want, 1e-3, 1e-4);
+        }
+    }
+}
+
 #[test]
 fn gpu_bias_grad_matches_twin() {
     let Some(g) = gpu("gpu_bias_grad_matches_twin") else { return };
-    for &(m, n) in &[(1, 1), (7, 65), (300, 33)] {
+    // split: the last three split their rows over workgroups (see `gpu::matmul::split`)
+    for (split, &(m, n)) in [false, true].into_iter().flat_map(|s| [(1, 1), (7, 65), (300, 33), (4160, 64), (1000, 193)].iter().map(move |x| (s, x))) {
+        g.ctx.set_split_sums(split);
         let dy = rand_vec(m * n, 9, 1.0);
         let db0 = rand_vec(n, 10, 1.0);
         let mut want = db0.clone();
         matmul::bias_grad(&mut want, &dy, m, n);
         let gdb = g.upload(&db0);
         g.bias_grad(&gdb, &g.upload(&dy), m, n);
-        assert_close(&format!("gpu bias_grad {m}x{n}"), &g.read(&gdb).unwrap(), &want, 1e-4, 1e-5);
+        assert_close(&format!("gpu bias_grad {m}x{n} split={split}"), &g.read(&gdb).unwrap(), &want, 1e-4, 1e-5);
     }
 }
 

@@ -175,6 +175,25 @@ fn gpu_embed_fwd_matches_twin() {
     }
 }
 
+/// The GPU's index of the tokens by vocabulary row (embed_bwd's first two passes) equals its
+/// twin word for word, tokens past the vocabulary included (they are left out).
+#[test]
+fn gpu_embed_bwd_index_matches_twin() {
+    let Some(g) = gpu("gpu_embed_bwd_index_matches_twin") else { return };
+    for &vocab in &[1usize, 50, 300] {
+        for &n_tok in ROWS {
+            let mut tok = rand_tokens(n_tok, vocab, 31);
+            if n_tok > 2 {
+                tok[n_tok / 2] = vocab as u32 + 3; // out of range: no row
+            }
+            let want = tokens::embed_bwd_index(&tok, vocab);
+            let idx = g.upload_u32(&vec![0; vocab + 1 + n_tok]);
+            jest_wgpu::gpu::tokens::embed_bwd_index(&g.ctx, &idx, &g.upload_u32(&tok), n_tok, vocab);
+            assert_eq!(g.read_u32(&idx).unwrap(), want, "index v{vocab} n_tok {n_tok}");
+        }
+    }
+}
+
 #[test]
 fn gpu_embed_bwd_matches_twin() {
     let Some(g) = gpu("gpu_embed_bwd_matches_twin") else { return };

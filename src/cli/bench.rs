@@ -14,7 +14,9 @@ use crate::batch::{step_indices, Encoded};
 use crate::config::Preset;
 use crate::cpu::CpuBackend;
 use crate::data::{load_builtin, SplitName, Tokenizer};
+use crate::gpu::profile::KernelTime;
 use crate::gpu::{GpuBackend, GpuContext};
+use crate::model::DualEncoder;
 use crate::train::{new_model, RunSpec};
 
 #[derive(Args, Debug, Clone)]
@@ -30,6 +32,10 @@ pub struct BenchArgs {
     pub size: usize,
     #[arg(long)]
     pub json: bool,
+    /// also time every kernel of a GPU step with timestamp queries: per kernel, its calls and µs
+    /// a step and its share of the GPU's busy time (each submit then waits for the GPU)
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// GFLOP/s of `reps` n³ matmuls on `be` (after one warm-up), read-back included once.
@@ -48,28 +54,50 @@ pub fn matmul_gflops<B: Backend>(be: &B, n: usize, reps: usize) -> Result<f64> {
     Ok(2.0 * (n as f64).powi(3) * reps as f64 / s / 1e9)
 }
 
-/// Mean ms of `steps` training steps of `preset` on `be` (2 warm-up steps first).
-pub fn step_ms<B: Backend>(be: &B, preset: &Preset, data: &Encoded, steps: usize) -> Result<f64> {
-    let spec = RunSpec { preset: preset.clone(), steps: steps + 2, seed: 0, method: "uniform".into(), data: "bench".into() };
-    let mut model = new_model(be, &spec)?;
-    let b = preset.train.batch;
+/// A model of `preset` for `steps` bench steps, and its AdamW settings.
+fn bench_model<B: Backend>(be: &B, preset: &Preset, steps: usize) -> Result<(DualEncoder<B>, crate::backend::AdamHp)> {
+    let spec = RunSpec { preset: preset.clone(), steps, seed: 0, method: "uniform".into(), data: "bench".into() };
     let hp = crate::backend::AdamHp {
         base_lr: 1e-3, min_lr: 1e-5, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 1e-4, clip: 1.0,
-        step: 1, warmup: 1, total: (steps + 2) as u32, _pad: [0; 2],
+        step: 1, warmup: 1, total: steps as u32, _pad: [0; 2],
     };
+    Ok((new_model(be, &spec)?, hp))
+}
+
+/// Training step `s` (0-based) of a bench run: upload, forward, backward, AdamW.
+fn bench_step<B: Backend>(be: &B, model: &mut DualEncoder<B>, hp: &crate::backend::AdamHp, data: &Encoded, b: usize, s: usize) {
+    model.upload(be, &data.batch(&step_indices(data.len(), b, 0, s as u64)));
+    model.forward(be, b);
+    model.backward(be, b);
+    model.optimizer_step(be, &crate::backend::AdamHp { step: s as u32 + 1, ..*hp });
+}
+
+/// Mean ms of `steps` training steps of `preset` on `be` (2 warm-up steps first).
+pub fn step_ms<B: Backend>(be: &B, preset: &Preset, data: &Encoded, steps: usize) -> Result<f64> {
+    let (mut model, hp) = bench_model(be, preset, steps + 2)?;
     let mut t = Instant::now();
     for s in 0..steps + 2 {
         if s == 2 {
             be.sync()?;
             t = Instant::now();
         }
-        model.upload(be, &data.batch(&step_indices(data.len(), b, 0, s as u64)));
-        model.forward(be, b);
-        model.backward(be, b);
-        model.optimizer_step(be, &crate::backend::AdamHp { step: s as u32 + 1, ..hp });
+        bench_step(be, &mut model, &hp, data, preset.train.batch, s);
     }
-    be.read(&model.ws(b).stats)?;
+    be.read(&model.ws(preset.train.batch).stats)?;
     Ok(t.elapsed().as_secs_f64() * 1e3 / steps as f64)
+}
+
+/// Every kernel's GPU time over `steps` steps of `preset` (after 2 warm-up steps).
+pub fn kernel_profile(g: &GpuBackend, preset: &Preset, data: &Encoded, steps: usize) -> Result<Vec<KernelTime>> {
+    let (mut model, hp) = bench_model(g, preset, steps + 2)?;
+    for s in 0..steps + 2 {
+        if s == 2 {
+            g.sync()?;
+            g.ctx.start_profiling()?;
+        }
+        bench_step(g, &mut model, &hp, data, preset.train.batch, s);
+    }
+    g.ctx.stop_profiling()
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -115,6 +143,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     };
     let mut steps_json = Map::new();
+    let mut profile_json = Map::new();
     for name in a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let preset = Preset::named(name, tok.vocab_size())?;
         let enc = Encoded::new(data, &tok, preset.model.text_len);
@@ -139,6 +168,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
             name.to_string(),
             json!({ "gpu": g, "cpu": c, "noop": n, "dispatches": dispatches, "batch": preset.train.batch }),
         );
+        if let (true, Some(g)) = (a.profile, &gpu) {
+            let times = kernel_profile(g, &preset, &enc, a.steps)?;
+            print_profile(name, &times, a.steps);
+            let per_step: Vec<Value> = times
+                .iter()
+                .map(|t| json!({ "kernel": t.kernel, "calls_per_step": t.calls as f64 / a.steps as f64, "us_per_step": t.ns / 1e3 / a.steps as f64 }))
+                .collect();
+            let busy_ms = times.iter().map(|t| t.ns).sum::<f64>() / 1e6 / a.steps as f64;
+            profile_json.insert(name.to_string(), json!({ "busy_ms_per_step": busy_ms, "kernels": per_step }));
+        }
+    }
+    if a.profile && gpu.is_none() {
+        eprintln!("--profile: no GPU adapter, so no kernel profile");
     }
     if a.json {
         println!(
@@ -149,10 +191,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 "matmul_size": n,
                 "matmul_gflops": { "gpu": mm_gpu, "cpu": mm_cpu, "cpu_1thread": mm_cpu1 },
                 "step_ms": Value::Object(steps_json),
+                "profile": Value::Object(profile_json),
                 "data_load_ms": load_ms,
                 "superbatch_1280_ms": superbatch_ms,
             })
         );
     }
     Ok(())
+}
+
+/// The per-kernel table of one preset: calls and µs a step, share of the GPU's busy time.
+fn print_profile(preset: &str, times: &[KernelTime], steps: usize) {
+    let busy: f64 = times.iter().map(|t| t.ns).sum();
+    let calls: u64 = times.iter().map(|t| t.calls).sum();
+    println!(
+        "{preset}: GPU busy {:.2} ms a step over {} dispatches ({steps} steps, timestamp queries)",
+        busy / 1e6 / steps as f64,
+        calls as f64 / steps as f64
+    );
+    println!("  {:<24} {:>10} {:>10} {:>7}", "kernel", "calls/step", "µs/step", "share");
+    for t in times {
+        println!(
+            "  {:<24} {:>10.1} {:>10.1} {:>6.1}%",
+            t.kernel,
+            t.calls as f64 / steps as f64,
+            t.ns / 1e3 / steps as f64,
+            100.0 * t.ns / busy.max(1e-9)
+        );
+    }
 }

@@ -91,6 +91,12 @@ impl Backend for CpuBackend {
     fn len(&self, buf: &CpuBuf) -> usize {
         buf.borrow().len()
     }
+    fn view_align(&self) -> Option<usize> {
+        None // host tensors are separate vectors: one dispatch costs nothing here to save
+    }
+    fn view(&self, _whole: &CpuBuf, _off: usize, _len: usize) -> CpuBuf {
+        unreachable!("the CPU backend has no views (view_align is None)")
+    }
     fn copy(&self, dst: &CpuBuf, dst_off: usize, src: &CpuBuf, src_off: usize, len: usize) {
         if Rc::ptr_eq(dst, src) {
             dst.borrow_mut().copy_within(src_off..src_off + len, dst_off);

@@ -11,6 +11,27 @@ pub fn sumsq<T: Real>(acc: &mut [T], x: &[T]) {
     acc[0] = acc[0] + T::c(s);
 }
 
+/// Twin of `sumsq_partial`: partials[w] = Σ x[i]² over i = (w + k·G)·256 + l (k ≥ 0, l < 256),
+/// G = partials.len() — the GPU's split of a long buffer over G workgroups, summed in f64.
+pub fn sumsq_partials<T: Real>(partials: &mut [T], x: &[T]) {
+    let g = partials.len();
+    for (w, out) in partials.iter_mut().enumerate() {
+        let s: f64 = (0..)
+            .map(|k| (w + k * g) * 256)
+            .take_while(|&start| start < x.len())
+            .flat_map(|start| &x[start..(start + 256).min(x.len())])
+            .map(|v| v.to_f64().unwrap().powi(2))
+            .sum();
+        *out = T::c(s);
+    }
+}
+
+/// Twin of `sum_into`: acc[0] += Σ x
+pub fn sum_into<T: Real>(acc: &mut [T], x: &[T]) {
+    let s: f64 = x.iter().map(|v| v.to_f64().unwrap()).sum();
+    acc[0] = acc[0] + T::c(s);
+}
+
 /// Learning rate at `hp.step` (1-based): linear warm-up base_lr·step/warmup for step ≤ warmup (if warmup > 0),
 /// then cosine from base_lr (at step = warmup) to min_lr (at step ≥ total):
 /// lr = min_lr + ½(base_lr − min_lr)(1 + cos(π·p)), p = clamp((step − warmup)/(total − warmup), 0, 1).

@@ -19,6 +19,26 @@ pub fn embed_fwd<T: Real>(out: &mut [T], tokens: &[u32], table: &[T], n_tok: usi
     }
 }
 
+/// Twin of `embed_bwd_start` + `embed_bwd_order` (the GPU's index of tokens by vocabulary row):
+/// [start[0..=vocab] | order[0..n_tok)], start[v] = #{j : tokens[j] < v}, order[start[v]..
+/// start[v+1]] = the positions i with tokens[i] = v, ascending. Tokens ≥ vocab are left out
+/// (their order slots stay 0).
+pub fn embed_bwd_index(tokens: &[u32], vocab: usize) -> Vec<u32> {
+    let n_tok = tokens.len();
+    let mut idx = vec![0u32; vocab + 1 + n_tok];
+    for v in 0..=vocab {
+        idx[v] = tokens.iter().filter(|&&t| (t as usize) < v).count() as u32;
+    }
+    let mut next: Vec<u32> = idx[..vocab].to_vec();
+    for (i, &t) in tokens.iter().enumerate() {
+        if (t as usize) < vocab {
+            idx[vocab + 1 + next[t as usize] as usize] = i as u32;
+            next[t as usize] += 1;
+        }
+    }
+    idx
+}
+
 /// dtable[v,:] += Σ_{i: tokens[i] = v} dout[i,:]   (tokens visited in order)
 /// dtable: [vocab, c]; tokens: [n_tok]; dout: [n_tok, c]
 pub fn embed_bwd<T: Real>(dtable: &mut [T], tokens: &[u32], dout: &[T], n_tok: usize, c: usize, vocab: usize) {

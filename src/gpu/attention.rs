@@ -35,7 +35,7 @@ pub fn attention_fwd(ctx: &GpuContext, out: &GpuBuf, att: &GpuBuf, qkv: &GpuBuf,
         return;
     }
     let groups = groups_1d(n * heads * t, 64);
-    ctx.dispatch(&SRC, "attention_fwd", bytemuck::bytes_of(&p), &[&out.buf, &att.buf, &qkv.buf, &lens.buf], groups);
+    ctx.dispatch(&SRC, "attention_fwd", bytemuck::bytes_of(&p), &[out, att, qkv, lens], groups);
 }
 
 /// dqkv [n,t,3c] += ∂/∂qkv; datt [n,heads,t,t] ← ∂ℓ/∂scores — see `Backend::attention_bwd`.
@@ -58,7 +58,7 @@ pub fn attention_bwd(
         return;
     }
     let groups = groups_1d(n * heads * t, 64);
-    let bufs = [&dqkv.buf, &datt.buf, &dout.buf, &qkv.buf, &att.buf, &lens.buf];
+    let bufs = [dqkv, datt, dout, qkv, att, lens];
     ctx.dispatch(&SRC, "attention_bwd_q", bytemuck::bytes_of(&p), &bufs, groups);
     ctx.dispatch(&SRC, "attention_bwd_kv", bytemuck::bytes_of(&p), &bufs, groups);
 }

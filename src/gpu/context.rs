@@ -13,6 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::profile::KernelTime;
+use super::profile::Profiler;
+use super::GpuBuf;
+
 /// A WGSL source file from `shaders/`, compiled into the binary.
 #[derive(Clone, Copy, Debug)]
 pub struct Shader {
@@ -114,6 +119,14 @@ pub struct GpuContext {
     error: Arc<Mutex<Option<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     current: Arc<Mutex<&'static str>>,
+    /// Timestamps around every dispatch while `bench --profile` measures (native only).
+    profiler: RefCell<Option<Profiler>>,
+    /// Scratch for partial sums (split-K matmul, bias_grad, sumsq), grown on demand.
+    scratch: RefCell<Option<GpuBuf>>,
+    /// Whether long sums over few workgroups (weight and bias gradients) are split over more
+    /// workgroups: on GPUs, not on software adapters, whose few cores the workgroups already
+    /// fill (lavapipe's matmul 512³ ran at half speed split).
+    split_sums: Cell<bool>,
 }
 
 impl GpuContext {
@@ -145,10 +158,13 @@ impl GpuContext {
     pub async fn on_adapter(adapter: wgpu::Adapter) -> Result<GpuContext> {
         let adapter_summary = summarise(&adapter);
         let limits = adapter.limits();
+        // timestamps for `bench --profile`, where the adapter has them (native: the browser
+        // demo never profiles)
+        let features = if cfg!(target_arch = "wasm32") { wgpu::Features::empty() } else { adapter.features() & wgpu::Features::TIMESTAMP_QUERY };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("jest-wgpu"),
-                required_features: wgpu::Features::empty(),
+                required_features: features,
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::default(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -180,6 +196,7 @@ impl GpuContext {
                 *lost.lock().unwrap() = Some(format!("GPU device lost ({reason:?}): {msg}"));
             });
         }
+        let split_sums = adapter_summary.device_type != format!("{:?}", wgpu::DeviceType::Cpu);
         let arena = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params arena"),
             size: ARENA_BYTES as u64,
@@ -199,6 +216,9 @@ impl GpuContext {
             error,
             lost,
             current,
+            profiler: RefCell::new(None),
+            scratch: RefCell::new(None),
+            split_sums: Cell::new(split_sums),
         })
     }
 
@@ -224,7 +244,9 @@ impl GpuContext {
         desc.backend_options.noop = wgpu::NoopBackendOptions { enable: true, limits: Some(limits), ..Default::default() };
         let adapter = pollster::block_on(wgpu::Instance::new(desc).request_adapter(&wgpu::RequestAdapterOptions::default()))
             .map_err(|e| anyhow!("wgpu's noop backend is not available ({e})"))?;
-        pollster::block_on(Self::on_adapter(adapter))
+        let ctx = pollster::block_on(Self::on_adapter(adapter))?;
+        ctx.set_split_sums(true); // record what a hardware GPU runs
+        Ok(ctx)
     }
 
     /// The compiled pipeline for `shader`'s `entry` and its bind group layout, compiled on first
@@ -286,13 +308,13 @@ impl GpuContext {
     }
 
     /// Record one compute dispatch. `params` is the uniform block (binding 0, padded to 16 bytes),
-    /// `bufs` the storage buffers (bindings 1..), `groups` the workgroup counts.
+    /// `bufs` the storage buffers or views into them (bindings 1..), `groups` the workgroup counts.
     pub fn dispatch(
         &self,
         shader: &Shader,
         entry: &'static str,
         params: &[u8],
-        bufs: &[&wgpu::Buffer],
+        bufs: &[&GpuBuf],
         groups: [u32; 3],
     ) {
         if groups.contains(&0) || self.lost.lock().unwrap().is_some() {
@@ -322,7 +344,7 @@ impl GpuContext {
         let uniform = wgpu::BufferBinding { buffer: &self.arena, offset: offset as u64, size };
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(uniform) }];
         for (i, b) in bufs.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.binding() });
         }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(entry),
@@ -338,7 +360,9 @@ impl GpuContext {
             // lets them name their kernel. (One pass for all of a submit's dispatches took a fifth
             // to a third off wgpu's CPU time of a step on the noop backend: 0.6–1 ms of `default`'s
             // 2.7–3.7, in interleaved runs of `bench`.)
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+            let mut profiler = self.profiler.borrow_mut();
+            let timestamp_writes = profiler.as_mut().map(|p| p.pass(entry));
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -368,9 +392,39 @@ impl GpuContext {
             self.queue.write_buffer(&self.arena, 0, &host);
             host.clear();
         }
-        if let Some(enc) = self.encoder.borrow_mut().take() {
+        if let Some(mut enc) = self.encoder.borrow_mut().take() {
+            if let Some(p) = self.profiler.borrow().as_ref() {
+                p.record_resolve(&mut enc);
+            }
             self.queue.submit([enc.finish()]);
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(p) = self.profiler.borrow_mut().as_mut() {
+            if let Err(e) = p.collect(&self.device) {
+                self.error.lock().unwrap().get_or_insert(format!("profiling: {e:#}"));
+            }
+        }
+    }
+
+    /// Start timing every dispatch on the GPU (`bench --profile`; each submit then waits for
+    /// the GPU). Needs timestamp queries, which most native adapters have.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn start_profiling(&self) -> Result<()> {
+        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            bail!("adapter {} has no timestamp queries, which kernel profiling needs", self.adapter.name);
+        }
+        self.flush();
+        *self.profiler.borrow_mut() = Some(Profiler::new(&self.device, &self.queue, FLUSH_EVERY));
+        Ok(())
+    }
+
+    /// Stop profiling: each kernel's GPU time and calls since `start_profiling`, longest first.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn stop_profiling(&self) -> Result<Vec<KernelTime>> {
+        self.wait()?;
+        let times = self.profiler.borrow_mut().take().map(|p| p.times()).unwrap_or_default();
+        self.check()?;
+        Ok(times)
     }
 
     /// Dispatches recorded since this context was built.
@@ -390,7 +444,7 @@ impl GpuContext {
 
     /// Copy a storage buffer back to the host. Works on native and in the browser (where the
     /// map callback fires from the event loop): the one read-back path of the crate.
-    pub async fn read_bytes_async(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    pub async fn read_bytes_async(&self, buf: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
@@ -401,7 +455,7 @@ impl GpuContext {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.copy(buf, 0, &staging, 0, bytes);
+        self.copy(buf, offset, &staging, 0, bytes);
         self.flush();
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -422,6 +476,29 @@ impl GpuContext {
         let data = staging.get_mapped_range(..).map_err(|e| anyhow!("mapping read-back buffer: {e:?}"))?.to_vec();
         staging.unmap();
         Ok(data)
+    }
+
+    /// Whether `matmul` and `bias_grad` split long sums over workgroups (see the field).
+    pub fn split_sums(&self) -> bool {
+        self.split_sums.get()
+    }
+
+    /// Split long sums or not, whatever the adapter (tests run the split path on lavapipe).
+    pub fn set_split_sums(&self, on: bool) {
+        self.split_sums.set(on);
+    }
+
+    /// `words` of scratch for partial sums that one kernel writes and the next one reads
+    /// (contents undefined). One buffer, grown when asked for more, serves every such pair:
+    /// wgpu orders each dispatch's writes before the next one's reads.
+    pub fn scratch(&self, words: usize) -> GpuBuf {
+        let mut slot = self.scratch.borrow_mut();
+        if slot.as_ref().is_none_or(|b| b.len < words) {
+            let len = words.max(slot.as_ref().map_or(0, |b| 2 * b.len)).max(1 << 16);
+            *slot = Some(GpuBuf { buf: self.storage(len, "scratch"), off: 0, len });
+        }
+        let b = slot.as_ref().unwrap();
+        GpuBuf { buf: b.buf.clone(), off: 0, len: words }
     }
 
     /// A new storage buffer, zero-filled, of `words` 4-byte words (at least one).

@@ -13,23 +13,23 @@ struct Params {
     _p: [u32; 2],
 }
 
-fn run(ctx: &GpuContext, entry: &'static str, n: usize, value: f32, bufs: &[&wgpu::Buffer]) {
+fn run(ctx: &GpuContext, entry: &'static str, n: usize, value: f32, bufs: &[&GpuBuf]) {
     let p = Params { n: n as u32, value, _p: [0; 2] };
     ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), bufs, groups_1d(n, 256));
 }
 
 pub fn fill(ctx: &GpuContext, x: &GpuBuf, value: f32) {
-    run(ctx, "fill", x.len, value, &[&x.buf]);
+    run(ctx, "fill", x.len, value, &[x]);
 }
 pub fn add(ctx: &GpuContext, out: &GpuBuf, a: &GpuBuf, b: &GpuBuf) {
-    run(ctx, "add", out.len, 0.0, &[&out.buf, &a.buf, &b.buf]);
+    run(ctx, "add", out.len, 0.0, &[out, a, b]);
 }
 pub fn add_inplace(ctx: &GpuContext, dst: &GpuBuf, src: &GpuBuf) {
-    run(ctx, "add_inplace", dst.len, 0.0, &[&dst.buf, &src.buf]);
+    run(ctx, "add_inplace", dst.len, 0.0, &[dst, src]);
 }
 pub fn gelu_fwd(ctx: &GpuContext, out: &GpuBuf, x: &GpuBuf) {
-    run(ctx, "gelu_fwd", out.len, 0.0, &[&out.buf, &x.buf]);
+    run(ctx, "gelu_fwd", out.len, 0.0, &[out, x]);
 }
 pub fn gelu_bwd(ctx: &GpuContext, dx: &GpuBuf, x: &GpuBuf, dy: &GpuBuf) {
-    run(ctx, "gelu_bwd", dx.len, 0.0, &[&dx.buf, &x.buf, &dy.buf]);
+    run(ctx, "gelu_bwd", dx.len, 0.0, &[dx, x, dy]);
 }

@@ -11,6 +11,6 @@ pub fn siglip_loss(ctx: &GpuContext, lmat: &GpuBuf, dsims: &GpuBuf, stats: &GpuB
         return;
     }
     let p = [b as u32, 0, 0, 0];
-    ctx.dispatch(&SRC, "siglip_pairs", bytemuck::cast_slice(&p), &[&lmat.buf, &dsims.buf, &sims.buf, &tb.buf], groups_1d(b * b, 256));
-    ctx.dispatch(&SRC, "siglip_reduce", bytemuck::cast_slice(&p), &[&stats.buf, &sims.buf, &tb.buf], [1, 1, 1]);
+    ctx.dispatch(&SRC, "siglip_pairs", bytemuck::cast_slice(&p), &[lmat, dsims, sims, tb], groups_1d(b * b, 256));
+    ctx.dispatch(&SRC, "siglip_reduce", bytemuck::cast_slice(&p), &[stats, sims, tb], [1, 1, 1]);
 }

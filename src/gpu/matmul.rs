@@ -1,6 +1,6 @@
 //! Dispatch of `shaders/matmul.wgsl`.
 
-use super::context::{shader, GpuContext, Shader};
+use super::context::{groups_1d, shader, GpuContext, Shader};
 use super::GpuBuf;
 
 pub const SRC: Shader = shader!("matmul.wgsl");
@@ -12,6 +12,31 @@ struct Params {
     k: u32,
     n: u32,
     flags: u32,
+    /// split-K: k per slice (0: no split)
+    kc: u32,
+    _p: [u32; 3],
+}
+
+/// A dispatch of this many workgroups or more is never split.
+const ENOUGH_GROUPS: usize = 32;
+/// Workgroups a split dispatch aims for (a few per compute unit of a large GPU).
+const TARGET_GROUPS: usize = 256;
+/// Fewest k (rows) a slice of a split sum takes, so each workgroup still has work to amortise.
+const MIN_SLICE: usize = 128;
+
+/// Slices for a sum of `k` terms in each of `groups` workgroups: 1 (no split) when there are
+/// ENOUGH_GROUPS already or k is short; else at most TARGET_GROUPS workgroups in all, each
+/// slice MIN_SLICE terms or more, its length a multiple of `unit`. Returns (slices, len).
+pub fn split(groups: usize, k: usize, unit: usize) -> (usize, usize) {
+    if groups >= ENOUGH_GROUPS {
+        return (1, k);
+    }
+    let want = (TARGET_GROUPS / groups.max(1)).min(k / MIN_SLICE);
+    if want < 2 {
+        return (1, k);
+    }
+    let len = k.div_ceil(want).div_ceil(unit) * unit;
+    (k.div_ceil(len), len)
 }
 
 /// c[m,n] = (acc ? c : 0) + op(a)·op(b) + bias  — see `Backend::matmul`.
@@ -24,23 +49,41 @@ pub fn matmul(ctx: &GpuContext, c: &GpuBuf, a: &GpuBuf, b: &GpuBuf, bias: Option
         (true, true) => "matmul_tt",
     };
     let flags = acc as u32 | ((bias.is_some() as u32) << 1);
-    let p = Params { m: m as u32, k: k as u32, n: n as u32, flags };
-    // a 1-word stand-in keeps the bind group layout identical when there is no bias
-    let dummy;
-    let bias_buf = match bias {
-        Some(b) => &b.buf,
-        None => {
-            dummy = ctx.storage(1, "no-bias");
-            &dummy
-        }
-    };
+    let tiles = n.div_ceil(64) * m.div_ceil(64);
+    let (slices, kc) = if ctx.split_sums() { split(tiles, k, 16) } else { (1, k) };
+    if slices > 1 && bias.is_none() {
+        // split-K into scratch slices, then their ordered sum into c
+        let part = ctx.scratch(slices * m * n);
+        let p = Params { m: m as u32, k: k as u32, n: n as u32, flags: 0, kc: kc as u32, _p: [0; 3] };
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, slices as u32];
+        ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), &[&part, a, b, a], groups);
+        return split_reduce(ctx, c, &part, m * n, slices, acc);
+    }
+    let p = Params { m: m as u32, k: k as u32, n: n as u32, flags, kc: 0, _p: [0; 3] };
+    // without a bias, `a` stands in (read-only like the bias, never read as one: flags say so),
+    // which keeps the bind group layout the same and allocates nothing
+    let bias_buf = bias.unwrap_or(a);
     // one workgroup per 64×64 block of C
     let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
-    ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), &[&c.buf, &a.buf, &b.buf, bias_buf], groups);
+    ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), &[c, a, b, bias_buf], groups);
 }
 
-/// db[n] += Σ_rows dy[m,n]
+/// c[i] = (acc ? c[i] : 0) + Σ_{z < slices} part[z·len + i]   (i < len)
+pub fn split_reduce(ctx: &GpuContext, c: &GpuBuf, part: &GpuBuf, len: usize, slices: usize, acc: bool) {
+    let p = Params { m: 1, k: slices as u32, n: len as u32, flags: acc as u32, kc: 0, _p: [0; 3] };
+    ctx.dispatch(&SRC, "split_reduce", bytemuck::bytes_of(&p), &[c, part], groups_1d(len, 256));
+}
+
+/// db[n] += Σ_rows dy[m,n] — one invocation per column, or, for many rows over few columns,
+/// the rows split into slices summed into scratch and then added up by `split_reduce`.
 pub fn bias_grad(ctx: &GpuContext, db: &GpuBuf, dy: &GpuBuf, m: usize, n: usize) {
+    let (slices, rc) = if ctx.split_sums() { split(n.div_ceil(64), m, 1) } else { (1, m) };
+    if slices > 1 {
+        let part = ctx.scratch(slices * n);
+        let p = [m as u32, n as u32, rc as u32, 0];
+        ctx.dispatch(&SRC, "bias_grad", bytemuck::cast_slice(&p), &[&part, dy], [n.div_ceil(64) as u32, slices as u32, 1]);
+        return split_reduce(ctx, db, &part, n, slices, true);
+    }
     let p = [m as u32, n as u32, 0, 0];
-    ctx.dispatch(&SRC, "bias_grad", bytemuck::cast_slice(&p), &[&db.buf, &dy.buf], [n.div_ceil(64) as u32, 1, 1]);
+    ctx.dispatch(&SRC, "bias_grad", bytemuck::cast_slice(&p), &[db, dy], [n.div_ceil(64) as u32, 1, 1]);
 }

@@ -7,6 +7,7 @@ pub mod loss;
 pub mod matmul;
 pub mod norm;
 pub mod optim;
+pub mod profile;
 pub mod rng;
 pub mod select;
 pub mod tokens;
@@ -21,11 +22,26 @@ pub use context::{AdapterSummary, GpuContext, Shader};
 
 use crate::backend::{AdamHp, Backend, BackendKind, ScoreMode};
 
-/// A device buffer of `len` 4-byte words.
+/// A device buffer of `len` 4-byte words, `off` words into `buf`: a whole buffer (off = 0), or a
+/// view into one made by `Backend::view` (the parameters' flat buffers), its offset a multiple
+/// of the adapter's storage-binding alignment. Kernels see only the `len` words from `off`.
 #[derive(Clone, Debug)]
 pub struct GpuBuf {
     pub buf: wgpu::Buffer,
+    pub off: usize,
     pub len: usize,
+}
+
+impl GpuBuf {
+    /// The storage binding of exactly these words (one word for an empty buffer, which
+    /// `zeros` gives a word and no kernel dispatches over).
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buf,
+            offset: self.off as u64 * 4,
+            size: wgpu::BufferSize::new(self.len.max(1) as u64 * 4),
+        })
+    }
 }
 
 /// Runs every kernel through wgpu.
@@ -59,7 +75,7 @@ impl Backend for GpuBackend {
     }
 
     fn zeros(&self, len: usize) -> GpuBuf {
-        GpuBuf { buf: self.ctx.storage(len, "tensor"), len }
+        GpuBuf { buf: self.ctx.storage(len, "tensor"), off: 0, len }
     }
     fn upload(&self, data: &[f32]) -> GpuBuf {
         let b = self.zeros(data.len());
@@ -75,13 +91,13 @@ impl Backend for GpuBackend {
         // keep ordering with recorded work: submit what is queued first
         self.ctx.flush();
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&buf.buf, 0, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(&buf.buf, buf.off as u64 * 4, bytemuck::cast_slice(data));
         }
     }
     fn write_u32(&self, buf: &GpuBuf, data: &[u32]) {
         self.ctx.flush();
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&buf.buf, 0, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(&buf.buf, buf.off as u64 * 4, bytemuck::cast_slice(data));
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -101,18 +117,36 @@ impl Backend for GpuBackend {
         anyhow::bail!("synchronous read-back is not available in the browser; use Backend::read_async")
     }
     async fn read_async(&self, buf: &GpuBuf) -> Result<Vec<f32>> {
-        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.len as u64 * 4).await?;
+        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.off as u64 * 4, buf.len as u64 * 4).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
     async fn read_u32_async(&self, buf: &GpuBuf) -> Result<Vec<u32>> {
-        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.len as u64 * 4).await?;
+        let bytes = self.ctx.read_bytes_async(&buf.buf, buf.off as u64 * 4, buf.len as u64 * 4).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
     fn len(&self, buf: &GpuBuf) -> usize {
         buf.len
     }
+    fn view_align(&self) -> Option<usize> {
+        Some((self.ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1))
+    }
+    fn view(&self, whole: &GpuBuf, off: usize, len: usize) -> GpuBuf {
+        let align = self.view_align().unwrap_or(1);
+        assert!(off % align == 0, "view at word {off} is not a multiple of the adapter's alignment ({align} words)");
+        assert!(off + len <= whole.len, "view [{off}, {}) is past the buffer's {} words", off + len, whole.len);
+        GpuBuf { buf: whole.buf.clone(), off: whole.off + off, len }
+    }
     fn copy(&self, dst: &GpuBuf, dst_off: usize, src: &GpuBuf, src_off: usize, len: usize) {
-        self.ctx.copy(&src.buf, src_off as u64 * 4, &dst.buf, dst_off as u64 * 4, len as u64 * 4);
+        let (src_at, dst_at, bytes) = ((src.off + src_off) as u64 * 4, (dst.off + dst_off) as u64 * 4, len as u64 * 4);
+        if src.buf == dst.buf && len > 0 {
+            // WebGPU copies never stay within one buffer (two views of a flat one): go through a
+            // temporary buffer
+            let tmp = self.ctx.storage(len, "copy within a buffer");
+            self.ctx.copy(&src.buf, src_at, &tmp, 0, bytes);
+            self.ctx.copy(&tmp, 0, &dst.buf, dst_at, bytes);
+        } else {
+            self.ctx.copy(&src.buf, src_at, &dst.buf, dst_at, bytes);
+        }
     }
     #[cfg(not(target_arch = "wasm32"))]
     fn sync(&self) -> Result<()> {

@@ -18,7 +18,7 @@ fn params(rows: usize, cols: usize) -> Params {
 }
 
 /// One invocation per row, 64 rows per workgroup.
-fn run_rows(ctx: &GpuContext, entry: &'static str, rows: usize, cols: usize, bufs: &[&wgpu::Buffer]) {
+fn run_rows(ctx: &GpuContext, entry: &'static str, rows: usize, cols: usize, bufs: &[&GpuBuf]) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -28,7 +28,7 @@ fn run_rows(ctx: &GpuContext, entry: &'static str, rows: usize, cols: usize, buf
 /// out, x [rows, cols]; mean, rstd [rows]; w, b [cols] — see `Backend::layernorm_fwd`.
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_fwd(ctx: &GpuContext, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, x: &GpuBuf, w: &GpuBuf, b: &GpuBuf, rows: usize, cols: usize) {
-    run_rows(ctx, "layernorm_fwd", rows, cols, &[&out.buf, &mean.buf, &rstd.buf, &x.buf, &w.buf, &b.buf]);
+    run_rows(ctx, "layernorm_fwd", rows, cols, &[out, mean, rstd, x, w, b]);
 }
 
 /// dx, dy, x [rows, cols]; mean, rstd [rows]; dw, db, w [cols]; all gradients accumulate.
@@ -46,7 +46,7 @@ pub fn layernorm_bwd(
     rows: usize,
     cols: usize,
 ) {
-    run_rows(ctx, "layernorm_bwd_dx", rows, cols, &[&dx.buf, &dy.buf, &x.buf, &mean.buf, &rstd.buf, &w.buf]);
+    run_rows(ctx, "layernorm_bwd_dx", rows, cols, &[dx, dy, x, mean, rstd, w]);
     if rows == 0 || cols == 0 {
         return;
     }
@@ -55,17 +55,17 @@ pub fn layernorm_bwd(
         &SRC,
         "layernorm_bwd_wb",
         bytemuck::bytes_of(&params(rows, cols)),
-        &[&dw.buf, &db.buf, &dy.buf, &x.buf, &mean.buf, &rstd.buf],
+        &[dw, db, dy, x, mean, rstd],
         groups_1d(cols, 1),
     );
 }
 
 /// out, x [rows, cols]; norm [rows]
 pub fn l2norm_fwd(ctx: &GpuContext, out: &GpuBuf, norm: &GpuBuf, x: &GpuBuf, rows: usize, cols: usize) {
-    run_rows(ctx, "l2norm_fwd", rows, cols, &[&out.buf, &norm.buf, &x.buf]);
+    run_rows(ctx, "l2norm_fwd", rows, cols, &[out, norm, x]);
 }
 
 /// dx, dout, out [rows, cols]; norm [rows]; dx accumulates.
 pub fn l2norm_bwd(ctx: &GpuContext, dx: &GpuBuf, dout: &GpuBuf, out: &GpuBuf, norm: &GpuBuf, rows: usize, cols: usize) {
-    run_rows(ctx, "l2norm_bwd", rows, cols, &[&dx.buf, &dout.buf, &out.buf, &norm.buf]);
+    run_rows(ctx, "l2norm_bwd", rows, cols, &[dx, dout, out, norm]);
 }

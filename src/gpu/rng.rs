@@ -20,7 +20,7 @@ fn fill(ctx: &GpuContext, entry: &'static str, out: &GpuBuf, seed: u32, stream: 
         return;
     }
     let p = Params { n: out.len as u32, seed, stream, std };
-    ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), &[&out.buf], groups_1d(out.len, 256));
+    ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), &[out], groups_1d(out.len, 256));
 }
 
 /// out[i] = std · N(0,1) from hash(seed, stream, 2i), hash(seed, stream, 2i+1)

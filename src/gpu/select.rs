@@ -51,7 +51,7 @@ pub fn score_matrix(
         &SCORES,
         "score_matrix",
         bytemuck::bytes_of(&p),
-        &[&a.buf, &u_l.buf, &v_l.buf, &tb_l.buf, &u_r.buf, &v_r.buf, &tb_r.buf],
+        &[a, u_l, v_l, tb_l, u_r, v_r, tb_r],
         [tiles as u32, tiles as u32, 1],
     );
 }
@@ -102,7 +102,7 @@ pub fn joint_sample(
         step,
         _p0: 0,
     };
-    ctx.dispatch(&SAMPLER, "joint_sample", bytemuck::bytes_of(&p), &[&idx.buf, &a.buf, &sums.buf], [1, 1, 1]);
+    ctx.dispatch(&SAMPLER, "joint_sample", bytemuck::bytes_of(&p), &[idx, a, sums], [1, 1, 1]);
 }
 
 #[repr(C)]
@@ -122,5 +122,5 @@ pub fn gather_rows(ctx: &GpuContext, out: &GpuBuf, src: &GpuBuf, idx: &GpuBuf, r
     assert!(out.len >= n, "gather_rows: out holds {} words, needs {rows}×{width}", out.len);
     assert!(idx.len >= rows, "gather_rows: idx holds {} words, needs {rows}", idx.len);
     let p = GatherParams { rows: rows as u32, width: width as u32, _p: [0; 2] };
-    ctx.dispatch(&GATHER, "gather_rows", bytemuck::bytes_of(&p), &[&out.buf, &src.buf, &idx.buf], groups_1d(n, 256));
+    ctx.dispatch(&GATHER, "gather_rows", bytemuck::bytes_of(&p), &[out, src, idx], groups_1d(n, 256));
 }

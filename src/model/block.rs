@@ -4,7 +4,7 @@
 //! Shapes: x, h, a, x2, g, y [n,t,c]; qkv [n,t,3c]; att [n,heads,t,t]; fc1, f [n,t,F].
 
 use crate::backend::Backend;
-use crate::model::params::{Init, ParamSet};
+use crate::model::params::{Init, ParamSet, ParamSpecs};
 
 /// Parameter indices of one block in its `ParamSet`.
 #[derive(Clone, Debug)]
@@ -36,10 +36,10 @@ pub struct BlockDims {
 impl BlockParams {
     /// Register one block's tensors: GPT-2 style init (std 0.02; residual projections scaled
     /// by 1/sqrt(2·depth)).
-    pub fn new<B: Backend>(ps: &mut ParamSet<B>, be: &B, prefix: &str, c: usize, hidden: usize, depth: usize, seed: u32) -> BlockParams {
+    pub fn new(ps: &mut ParamSpecs, prefix: &str, c: usize, hidden: usize, depth: usize) -> BlockParams {
         let std = 0.02;
         let res_std = 0.02 / (2.0 * depth as f32).sqrt();
-        let mut add = |name: &str, shape: &[usize], init: Init| ps.add(be, format!("{prefix}.{name}"), shape, init, seed);
+        let mut add = |name: &str, shape: &[usize], init: Init| ps.add(format!("{prefix}.{name}"), shape, init);
         BlockParams {
             ln1_w: add("ln1.weight", &[c], Init::Ones),
             ln1_b: add("ln1.bias", &[c], Init::Zeros),

@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::backend::{AdamHp, Backend};
 use crate::config::ModelConfig;
-use params::{Init, ParamSet};
+use params::{Init, ParamSet, ParamSpecs};
 use tower::{tower_bwd, tower_fwd, Tower, TowerActs, TowerKind};
 
 /// A batch on the host, ready to upload.
@@ -56,12 +56,13 @@ pub struct DualEncoder<B: Backend> {
 impl<B: Backend> DualEncoder<B> {
     /// A freshly initialised model; the same seed gives the same weights on every backend.
     pub fn new(be: &B, cfg: &ModelConfig, seed: u32, batch: usize) -> Self {
-        let mut ps = ParamSet::default();
-        let image = Tower::new(&mut ps, be, TowerKind::Image, cfg, seed);
-        let text = Tower::new(&mut ps, be, TowerKind::Text, cfg, seed);
+        let mut specs = ParamSpecs::default();
+        let image = Tower::new(&mut specs, TowerKind::Image, cfg);
+        let text = Tower::new(&mut specs, TowerKind::Text, cfg);
         // t = 10 as in SigLIP; β = −ln(b) suits small batches (open_clip #650)
-        let t_bias = ps.add(be, "loss.t_bias".into(), &[2], Init::Value(10f32.ln(), -(batch.max(2) as f32).ln()), seed);
-        DualEncoder { cfg: cfg.clone(), params: ps, image, text, t_bias, workspaces: HashMap::new(), gnorm2: be.zeros(1) }
+        let t_bias = specs.add("loss.t_bias".into(), &[2], Init::Value(10f32.ln(), -(batch.max(2) as f32).ln()));
+        let params = ParamSet::new(be, specs, seed);
+        DualEncoder { cfg: cfg.clone(), params, image, text, t_bias, workspaces: HashMap::new(), gnorm2: be.zeros(1) }
     }
 
     pub fn num_params(&self) -> usize {
@@ -225,13 +226,14 @@ impl<B: Backend> DualEncoder<B> {
         tower_bwd(be, &self.params, &self.text, &w.text, &w.demb_txt);
     }
 
-    /// AdamW on every parameter with global-norm clipping (no read-back).
+    /// AdamW on every parameter with global-norm clipping (no read-back): over the two flat
+    /// slabs where the parameters are flat (GPU), else tensor by tensor.
     pub fn optimizer_step(&mut self, be: &B, hp: &AdamHp) {
         be.fill(&self.gnorm2, 0.0);
-        for p in &self.params.params {
-            be.sumsq(&self.gnorm2, &p.grad);
+        for g in self.params.grad_buffers() {
+            be.sumsq(&self.gnorm2, g);
         }
-        for p in &self.params.params {
+        for p in self.params.update_groups() {
             let hp = AdamHp { weight_decay: if p.decay { hp.weight_decay } else { 0.0 }, ..*hp };
             be.adamw(&p.value, &p.grad, &p.m, &p.v, &self.gnorm2, &hp);
         }

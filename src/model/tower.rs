@@ -9,7 +9,7 @@
 use crate::backend::Backend;
 use crate::config::ModelConfig;
 use crate::model::block::{block_bwd, block_fwd, linear_bwd, linear_fwd, BlockActs, BlockDims, BlockParams, BlockScratch};
-use crate::model::params::{Init, ParamSet};
+use crate::model::params::{Init, ParamSet, ParamSpecs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TowerKind {
@@ -44,7 +44,7 @@ pub struct Tower {
 }
 
 impl Tower {
-    pub fn new<B: Backend>(ps: &mut ParamSet<B>, be: &B, kind: TowerKind, cfg: &ModelConfig, seed: u32) -> Tower {
+    pub fn new(ps: &mut ParamSpecs, kind: TowerKind, cfg: &ModelConfig) -> Tower {
         let c = cfg.width;
         let prefix = match kind {
             TowerKind::Image => "image",
@@ -57,19 +57,19 @@ impl Tower {
         let (front_w, front_b) = match kind {
             TowerKind::Image => {
                 let pd = cfg.patch_dim();
-                let w = ps.add(be, "image.patch.weight".into(), &[pd, c], Init::Normal(1.0 / (pd as f32).sqrt()), seed);
-                (w, Some(ps.add(be, "image.patch.bias".into(), &[c], Init::Zeros, seed)))
+                let w = ps.add("image.patch.weight".into(), &[pd, c], Init::Normal(1.0 / (pd as f32).sqrt()));
+                (w, Some(ps.add("image.patch.bias".into(), &[c], Init::Zeros)))
             }
-            TowerKind::Text => (ps.add(be, "text.tok_emb".into(), &[cfg.vocab, c], Init::Normal(0.02), seed), None),
+            TowerKind::Text => (ps.add("text.tok_emb".into(), &[cfg.vocab, c], Init::Normal(0.02)), None),
         };
-        let pos = ps.add(be, format!("{prefix}.pos"), &[t, c], Init::Normal(0.02), seed);
+        let pos = ps.add(format!("{prefix}.pos"), &[t, c], Init::Normal(0.02));
         let hidden = cfg.mlp_ratio * c;
         let blocks = (0..cfg.depth)
-            .map(|i| BlockParams::new(ps, be, &format!("{prefix}.blocks.{i}"), c, hidden, cfg.depth, seed))
+            .map(|i| BlockParams::new(ps, &format!("{prefix}.blocks.{i}"), c, hidden, cfg.depth))
             .collect();
-        let lnf_w = ps.add(be, format!("{prefix}.ln_f.weight"), &[c], Init::Ones, seed);
-        let lnf_b = ps.add(be, format!("{prefix}.ln_f.bias"), &[c], Init::Zeros, seed);
-        let head = ps.add(be, format!("{prefix}.head.weight"), &[c, cfg.embed_dim], Init::Normal(1.0 / (c as f32).sqrt()), seed);
+        let lnf_w = ps.add(format!("{prefix}.ln_f.weight"), &[c], Init::Ones);
+        let lnf_b = ps.add(format!("{prefix}.ln_f.bias"), &[c], Init::Zeros);
+        let head = ps.add(format!("{prefix}.head.weight"), &[c, cfg.embed_dim], Init::Normal(1.0 / (c as f32).sqrt()));
         Tower {
             kind,
             front_w,
