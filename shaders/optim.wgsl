@@ -32,13 +32,9 @@ const PI: f32 = 3.141592653589793;
 
 var<workgroup> sh: array<f32, 256>;
 
-@compute @workgroup_size(256)
-fn sumsq(@builtin(local_invocation_index) lid: u32) {
-    var s = 0.0;
-    for (var i = lid; i < p.n; i += WG) {
-        let v = ss_x[i];
-        s += v * v;
-    }
+// Σ of every invocation's s over the workgroup, by a fixed tree (the same order every run);
+// call from uniform control flow.
+fn workgroup_sum(lid: u32, s: f32) -> f32 {
     sh[lid] = s;
     workgroupBarrier();
     for (var w = WG / 2u; w > 0u; w = w / 2u) {
@@ -47,8 +43,19 @@ fn sumsq(@builtin(local_invocation_index) lid: u32) {
         }
         workgroupBarrier();
     }
+    return sh[0];
+}
+
+@compute @workgroup_size(256)
+fn sumsq(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        let v = ss_x[i];
+        s += v * v;
+    }
+    let total = workgroup_sum(lid, s);
     if (lid == 0u) {
-        ss_acc[0] = ss_acc[0] + sh[0];
+        ss_acc[0] = ss_acc[0] + total;
     }
 }
 
@@ -64,16 +71,9 @@ fn sumsq_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
         let v = ss_x[i];
         s += v * v;
     }
-    sh[lid] = s;
-    workgroupBarrier();
-    for (var w = WG / 2u; w > 0u; w = w / 2u) {
-        if (lid < w) {
-            sh[lid] += sh[lid + w];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, s);
     if (lid == 0u) {
-        ss_acc[wg.x] = sh[0];
+        ss_acc[wg.x] = total;
     }
 }
 
@@ -83,16 +83,9 @@ fn sum_into(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < p.n; i += WG) {
         s += ss_x[i];
     }
-    sh[lid] = s;
-    workgroupBarrier();
-    for (var w = WG / 2u; w > 0u; w = w / 2u) {
-        if (lid < w) {
-            sh[lid] += sh[lid + w];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, s);
     if (lid == 0u) {
-        ss_acc[0] = ss_acc[0] + sh[0];
+        ss_acc[0] = ss_acc[0] + total;
     }
 }
 
