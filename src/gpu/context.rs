@@ -13,8 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-#[cfg(not(target_arch = "wasm32"))]
-use super::profile::KernelTime;
 use super::profile::Profiler;
 use super::GpuBuf;
 
@@ -42,7 +40,7 @@ macro_rules! shader {
 pub(crate) use shader;
 
 /// Submit the open encoder after this many dispatches (bounds memory held by bind groups).
-const FLUSH_EVERY: usize = 256;
+pub(super) const FLUSH_EVERY: usize = 256;
 /// Uniform parameter blocks between two submits share one buffer, a 256-byte slot each: 256 is
 /// the largest `min_uniform_buffer_offset_alignment` WebGPU allows, so every adapter takes the
 /// same layout. One buffer, written once per submit, replaces a buffer created and written per
@@ -120,7 +118,7 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     current: Arc<Mutex<&'static str>>,
     /// Timestamps around every dispatch while `bench --profile` measures (native only).
-    profiler: RefCell<Option<Profiler>>,
+    pub(super) profiler: RefCell<Option<Profiler>>,
     /// Scratch for partial sums (split-K matmul, bias_grad, sumsq), grown on demand.
     scratch: RefCell<Option<GpuBuf>>,
     /// Whether long sums over few workgroups (weight and bias gradients) are split over more
@@ -404,27 +402,6 @@ impl GpuContext {
                 self.error.lock().unwrap().get_or_insert(format!("profiling: {e:#}"));
             }
         }
-    }
-
-    /// Start timing every dispatch on the GPU (`bench --profile`; each submit then waits for
-    /// the GPU). Needs timestamp queries, which most native adapters have.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn start_profiling(&self) -> Result<()> {
-        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            bail!("adapter {} has no timestamp queries, which kernel profiling needs", self.adapter.name);
-        }
-        self.flush();
-        *self.profiler.borrow_mut() = Some(Profiler::new(&self.device, &self.queue, FLUSH_EVERY));
-        Ok(())
-    }
-
-    /// Stop profiling: each kernel's GPU time and calls since `start_profiling`, longest first.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn stop_profiling(&self) -> Result<Vec<KernelTime>> {
-        self.wait()?;
-        let times = self.profiler.borrow_mut().take().map(|p| p.times()).unwrap_or_default();
-        self.check()?;
-        Ok(times)
     }
 
     /// Dispatches recorded since this context was built.

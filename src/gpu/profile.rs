@@ -11,6 +11,34 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(not(target_arch = "wasm32"))]
+use anyhow::{bail, Result};
+
+#[cfg(not(target_arch = "wasm32"))]
+use super::context::{GpuContext, FLUSH_EVERY};
+
+#[cfg(not(target_arch = "wasm32"))]
+impl GpuContext {
+    /// Start timing every dispatch on the GPU (`bench --profile`; each submit then waits for
+    /// the GPU). Needs timestamp queries, which most native adapters have.
+    pub fn start_profiling(&self) -> Result<()> {
+        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            bail!("adapter {} has no timestamp queries, which kernel profiling needs", self.adapter.name);
+        }
+        self.flush();
+        *self.profiler.borrow_mut() = Some(Profiler::new(&self.device, &self.queue, FLUSH_EVERY));
+        Ok(())
+    }
+
+    /// Stop profiling: each kernel's GPU time and calls since `start_profiling`, longest first.
+    pub fn stop_profiling(&self) -> Result<Vec<KernelTime>> {
+        self.wait()?;
+        let times = self.profiler.borrow_mut().take().map(|p| p.times()).unwrap_or_default();
+        self.check()?;
+        Ok(times)
+    }
+}
+
 /// Time and calls of one kernel (entry point) over a profiled run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct KernelTime {
