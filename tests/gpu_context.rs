@@ -125,3 +125,32 @@ fn kernel_profile_times_every_dispatch_of_a_step() {
     assert!(busy > 0.0 && times.iter().all(|t| t.ns >= 0.0));
     assert!(times.windows(2).all(|w| w[0].ns >= w[1].ns), "longest first");
 }
+
+/// `bench --profile`'s JEST step: per step one score matrix and one joint-sampler dispatch, the
+/// chosen rows gathered, the gradients and AdamW as in a training step — all timed.
+#[test]
+fn jest_step_profile_times_scoring_sampling_and_training() {
+    use jest_wgpu::batch::Encoded;
+    use jest_wgpu::config::Preset;
+    use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
+    let Some(g) = common::gpu("jest_step_profile_times_scoring_sampling_and_training") else { return };
+    let tok = Tokenizer::builtin().unwrap();
+    let preset = Preset::named("tiny", tok.vocab_size()).unwrap();
+    let curated = load_builtin(SplitName::Curated).unwrap();
+    let enc = Encoded::new(&curated, &tok, preset.model.text_len);
+    let times = match jest_wgpu::cli::bench::jest_kernel_profile(&g, &preset, &enc, 2) {
+        Ok(t) => t,
+        Err(e) if format!("{e:#}").contains("no timestamp queries") => {
+            eprintln!("skipped: {e:#}");
+            return;
+        }
+        Err(e) => panic!("{e:#}"),
+    };
+    let calls = |k: &str| times.iter().find(|t| t.kernel == k).map(|t| t.calls).unwrap_or(0);
+    assert_eq!((calls("score_matrix"), calls("joint_sample"), calls("adamw")), (2, 2, 4), "{times:?}");
+    assert!(calls("gather_rows") >= 2 && calls("matmul_tn") > 0, "{times:?}");
+    let sampler = times.iter().find(|t| t.kernel == "joint_sample").unwrap().ns;
+    let busy: f64 = times.iter().map(|t| t.ns).sum();
+    println!("sampler {:.2} ms of {:.2} ms GPU busy a step", sampler / 2e6, busy / 2e6);
+    assert!(sampler > 0.0 && sampler < busy);
+}

@@ -3,6 +3,7 @@
 //! same step on wgpu's noop backend, which executes nothing: wgpu's own CPU cost of the step and
 //! its number of dispatches, the floor under the GPU column.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -15,6 +16,9 @@ use crate::config::Preset;
 use crate::cpu::CpuBackend;
 use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::gpu::profile::KernelTime;
+use crate::jest::cache::RefCache;
+use crate::jest::step::Stepper;
+use crate::jest::{Method, SelectConfig, DEFAULT_CHUNKS, DEFAULT_SCORE_GAIN};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::model::DualEncoder;
 use crate::train::{new_model, RunSpec};
@@ -32,8 +36,9 @@ pub struct BenchArgs {
     pub size: usize,
     #[arg(long)]
     pub json: bool,
-    /// also time every kernel of a GPU step with timestamp queries: per kernel, its calls and µs
-    /// a step and its share of the GPU's busy time (each submit then waits for the GPU)
+    /// also time every kernel of a GPU training step, and of a JEST step (f = 0.8: score,
+    /// sample, train), with timestamp queries: per kernel, its calls and µs a step and its share
+    /// of the GPU's busy time (each submit then waits for the GPU)
     #[arg(long)]
     pub profile: bool,
 }
@@ -100,6 +105,40 @@ pub fn kernel_profile(g: &GpuBackend, preset: &Preset, data: &Encoded, steps: us
     g.ctx.stop_profiling()
 }
 
+/// Every kernel's GPU time over `steps` JEST steps of `preset` (f = 0.8, the default chunks and
+/// gain: score the super-batch, sample, train on the chosen rows), after 2 warm-up steps. The
+/// reference embeddings are made up: the work, and so the timing, does not depend on them.
+pub fn jest_kernel_profile(g: &GpuBackend, preset: &Preset, data: &Encoded, steps: usize) -> Result<Vec<KernelTime>> {
+    let (mut model, hp) = bench_model(g, preset, steps + 2)?;
+    let (d, n) = (preset.model.embed_dim, data.len());
+    let made_up = |k: usize| (0..n * d).map(|i| ((i * 2_654_435_761 + k) % 1000) as f32 / 5000.0 - 0.1).collect::<Vec<_>>();
+    let batch = preset.train.batch as f32;
+    let cache = Rc::new(RefCache { u: made_up(1), v: made_up(2), d, t_bias: [10f32.ln(), -batch.ln()], n });
+    let select = SelectConfig::new(0.8, DEFAULT_CHUNKS, DEFAULT_SCORE_GAIN);
+    let st = Stepper::new(g, &mut model, preset, Method::parse("jest")?, &select, n, Some(cache), 0)?;
+    for s in 0..steps + 2 {
+        if s == 2 {
+            g.sync()?;
+            g.ctx.start_profiling()?;
+        }
+        let sup = step_indices(n, st.bsz, 0, s as u64);
+        st.score(g, &mut model, data, &sup);
+        st.choose(g, &mut model, data, &sup, s);
+        st.train(g, &mut model, &crate::backend::AdamHp { step: s as u32 + 1, ..hp });
+    }
+    g.ctx.stop_profiling()
+}
+
+/// The profile of one kind of step as JSON: busy ms and each kernel's calls and µs a step.
+fn profile_json(times: &[KernelTime], steps: usize) -> Value {
+    let per_step: Vec<Value> = times
+        .iter()
+        .map(|t| json!({ "kernel": t.kernel, "calls_per_step": t.calls as f64 / steps as f64, "us_per_step": t.ns / 1e3 / steps as f64 }))
+        .collect();
+    let busy_ms = times.iter().map(|t| t.ns).sum::<f64>() / 1e6 / steps as f64;
+    json!({ "busy_ms_per_step": busy_ms, "kernels": per_step })
+}
+
 pub fn run(a: BenchArgs) -> Result<()> {
     let cpu = CpuBackend::new();
     let gpu = match GpuBackend::open() {
@@ -143,7 +182,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     };
     let mut steps_json = Map::new();
-    let mut profile_json = Map::new();
+    let mut profile_json_map = Map::new();
     for name in a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let preset = Preset::named(name, tok.vocab_size())?;
         let enc = Encoded::new(data, &tok, preset.model.text_len);
@@ -169,20 +208,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
             json!({ "gpu": g, "cpu": c, "noop": n, "dispatches": dispatches, "batch": preset.train.batch }),
         );
         if let (true, Some(g)) = (a.profile, &gpu) {
-            let times = match kernel_profile(g, &preset, &enc, a.steps) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("--profile: {e:#}; no kernel profile");
-                    continue;
+            let profiles = kernel_profile(g, &preset, &enc, a.steps)
+                .and_then(|train| Ok((train, jest_kernel_profile(g, &preset, &enc, a.steps)?)));
+            match profiles {
+                Ok((train, jest)) => {
+                    print_profile(&format!("{name} training step"), &train, a.steps);
+                    print_profile(&format!("{name} JEST step (f = 0.8)"), &jest, a.steps);
+                    let mut p = profile_json(&train, a.steps);
+                    p["jest_step"] = profile_json(&jest, a.steps);
+                    profile_json_map.insert(name.to_string(), p);
                 }
-            };
-            print_profile(name, &times, a.steps);
-            let per_step: Vec<Value> = times
-                .iter()
-                .map(|t| json!({ "kernel": t.kernel, "calls_per_step": t.calls as f64 / a.steps as f64, "us_per_step": t.ns / 1e3 / a.steps as f64 }))
-                .collect();
-            let busy_ms = times.iter().map(|t| t.ns).sum::<f64>() / 1e6 / a.steps as f64;
-            profile_json.insert(name.to_string(), json!({ "busy_ms_per_step": busy_ms, "kernels": per_step }));
+                Err(e) => eprintln!("--profile: {e:#}; no kernel profile"),
+            }
         }
     }
     if a.profile && gpu.is_none() {
@@ -197,7 +234,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 "matmul_size": n,
                 "matmul_gflops": { "gpu": mm_gpu, "cpu": mm_cpu, "cpu_1thread": mm_cpu1 },
                 "step_ms": Value::Object(steps_json),
-                "profile": Value::Object(profile_json),
+                "profile": Value::Object(profile_json_map),
                 "data_load_ms": load_ms,
                 "superbatch_1280_ms": superbatch_ms,
             })
@@ -206,12 +243,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The per-kernel table of one preset: calls and µs a step, share of the GPU's busy time.
-fn print_profile(preset: &str, times: &[KernelTime], steps: usize) {
+/// The per-kernel table of one kind of step: calls and µs a step, share of the GPU's busy time.
+fn print_profile(what: &str, times: &[KernelTime], steps: usize) {
     let busy: f64 = times.iter().map(|t| t.ns).sum();
     let calls: u64 = times.iter().map(|t| t.calls).sum();
     println!(
-        "{preset}: GPU busy {:.2} ms a step over {} dispatches ({steps} steps, timestamp queries)",
+        "{what}: GPU busy {:.2} ms a step over {} dispatches ({steps} steps, timestamp queries)",
         busy / 1e6 / steps as f64,
         calls as f64 / steps as f64
     );
