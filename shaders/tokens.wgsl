@@ -30,8 +30,10 @@ fn embed_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 // ---- embed_bwd, in three passes: index the tokens by vocabulary row, then sum per row ----
 // idx = [start[0..=vocab] | order[0..n_tok)]: start[v] = #{j : tokens[j] < v}; order lists the
 // positions of tokens equal to v, ascending, at start[v]..start[v+1]. Then one invocation per
-// (v, ch) sums only its own rows, O(n_tok·c) in all where a scan of every token per (v, ch)
-// was O(vocab·n_tok·c) — and adds them in the same (ascending) order, so the sums are the same.
+// (v, ch) sums only its own rows: O(n_tok·c) for the sums and O(vocab·n_tok + n_tok²) word
+// compares for the index, where a scan of every token per (v, ch) was O(vocab·n_tok·c) — and it
+// adds them in the same (ascending) order, so the sums are the same. Tokens ≥ vocab get no slot
+// (the order's last words are then left as they were, and never read).
 @group(0) @binding(1) var<storage, read_write> ei_idx: array<u32>;   // [vocab + 1 + n_tok]
 @group(0) @binding(2) var<storage, read> ei_tokens: array<u32>;      // [n_tok]
 

@@ -27,6 +27,10 @@ fn views_read_and_write_only_their_own_words() {
     let src = g.upload(&rand_vec(v2.len, 11, 1.0));
     g.add_inplace(&v2, &src);
     g.copy(&v0, 1, &v2, 2, 3); // v0[1..4] = v2[2..5]
+    // to and from a buffer of its own
+    let other = g.upload(&[7.0, 8.0, 9.0, 10.0]);
+    g.copy(&other, 0, &v1, 5, 2); // other[0..2] = v1[5..7] = 2
+    g.copy(&v2, 6, &other, 3, 1); // v2[6] = 10
     let acc = g.upload(&[0.0]);
     g.sumsq(&acc, &v1);
     let got = g.read(&whole).unwrap();
@@ -37,9 +41,11 @@ fn views_read_and_write_only_their_own_words() {
         want[3 * a + i] = -1.0 + s[i];
     }
     want.copy_within(3 * a + 2..3 * a + 5, 1);
+    want[3 * a + 6] = 10.0;
     assert_close("whole buffer after kernels on views", &got, &want, 0.0, 1e-7);
     assert_close("sumsq of a view", &g.read(&acc).unwrap(), &[4.0 * (2 * a - 1) as f32], 0.0, 1e-6);
     assert_eq!(g.read(&v2).unwrap(), want[3 * a..3 * a + 7].to_vec(), "read through a view");
+    assert_eq!(g.read(&other).unwrap(), [2.0, 2.0, 9.0, 10.0], "copied out of a view");
 }
 
 /// `sumsq_partial` against its twin, with more workgroups than blocks of 256 (some sum

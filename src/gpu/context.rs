@@ -119,7 +119,8 @@ pub struct GpuContext {
     current: Arc<Mutex<&'static str>>,
     /// Timestamps around every dispatch while `bench --profile` measures (native only).
     pub(super) profiler: RefCell<Option<Profiler>>,
-    /// Scratch for partial sums (split-K matmul, bias_grad, sumsq), grown on demand.
+    /// Scratch for partial sums (split-K matmul, bias_grad, sumsq) and embed_bwd's token
+    /// index, grown on demand.
     scratch: RefCell<Option<GpuBuf>>,
     /// Whether long sums over few workgroups (weight and bias gradients) are split over more
     /// workgroups: on GPUs, not on software adapters, whose few cores the workgroups already
@@ -194,7 +195,7 @@ impl GpuContext {
                 *lost.lock().unwrap() = Some(format!("GPU device lost ({reason:?}): {msg}"));
             });
         }
-        let split_sums = adapter_summary.device_type != format!("{:?}", wgpu::DeviceType::Cpu);
+        let split_sums = adapter.get_info().device_type != wgpu::DeviceType::Cpu;
         let arena = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params arena"),
             size: ARENA_BYTES as u64,
@@ -465,9 +466,10 @@ impl GpuContext {
         self.split_sums.set(on);
     }
 
-    /// `words` of scratch for partial sums that one kernel writes and the next one reads
-    /// (contents undefined). One buffer, grown when asked for more, serves every such pair:
-    /// wgpu orders each dispatch's writes before the next one's reads.
+    /// `words` of scratch (contents undefined) for what one backend call's kernels pass each
+    /// other: partial sums, embed_bwd's token index. One buffer, grown when asked for more,
+    /// serves every call: wgpu orders each dispatch's writes before later dispatches' reads, and
+    /// no call leaves anything in it for another.
     pub fn scratch(&self, words: usize) -> GpuBuf {
         let mut slot = self.scratch.borrow_mut();
         if slot.as_ref().is_none_or(|b| b.len < words) {

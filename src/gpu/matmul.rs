@@ -27,8 +27,8 @@ const MIN_SLICE: usize = 128;
 
 /// Slices for a sum of `k` terms in each of `groups` workgroups: 1 (no split) when the
 /// workgroups reach TARGET_GROUPS alone or k is short; else at most TARGET_GROUPS workgroups in
-/// all, each slice MIN_SLICE terms or more, its length a multiple of `unit`. Returns
-/// (slices, len).
+/// all, slices of `len` ≥ MIN_SLICE terms (a multiple of `unit`; the last one holds what is
+/// left, never nothing). Returns (slices, len).
 pub fn split(groups: usize, k: usize, unit: usize) -> (usize, usize) {
     let want = (TARGET_GROUPS / groups.max(1)).min(k / MIN_SLICE);
     if want < 2 {
@@ -47,6 +47,9 @@ pub fn matmul(ctx: &GpuContext, c: &GpuBuf, a: &GpuBuf, b: &GpuBuf, bias: Option
         (true, false) => "matmul_tn",
         (true, true) => "matmul_tt",
     };
+    if m == 0 || n == 0 {
+        return;
+    }
     let flags = acc as u32 | ((bias.is_some() as u32) << 1);
     let tiles = n.div_ceil(64) * m.div_ceil(64);
     let (slices, kc) = if ctx.split_sums() { split(tiles, k, 16) } else { (1, k) };
@@ -76,6 +79,9 @@ pub fn split_reduce(ctx: &GpuContext, c: &GpuBuf, part: &GpuBuf, len: usize, sli
 /// db[n] += Σ_rows dy[m,n] — one invocation per column, or, for many rows over few columns,
 /// the rows split into slices summed into scratch and then added up by `split_reduce`.
 pub fn bias_grad(ctx: &GpuContext, db: &GpuBuf, dy: &GpuBuf, m: usize, n: usize) {
+    if n == 0 {
+        return;
+    }
     let (slices, rc) = if ctx.split_sums() { split(n.div_ceil(64), m, 1) } else { (1, m) };
     if slices > 1 {
         let part = ctx.scratch(slices * n);

@@ -88,6 +88,8 @@ impl Backend for GpuBackend {
         b
     }
     fn write(&self, buf: &GpuBuf, data: &[f32]) {
+        // (a view sits between other tensors: wgpu's own bounds check no longer covers it)
+        assert!(data.len() <= buf.len, "write of {} words into a buffer of {}", data.len(), buf.len);
         // keep ordering with recorded work: submit what is queued first
         self.ctx.flush();
         if !data.is_empty() {
@@ -95,6 +97,7 @@ impl Backend for GpuBackend {
         }
     }
     fn write_u32(&self, buf: &GpuBuf, data: &[u32]) {
+        assert!(data.len() <= buf.len, "write of {} words into a buffer of {}", data.len(), buf.len);
         self.ctx.flush();
         if !data.is_empty() {
             self.ctx.queue.write_buffer(&buf.buf, buf.off as u64 * 4, bytemuck::cast_slice(data));
@@ -137,6 +140,7 @@ impl Backend for GpuBackend {
         GpuBuf { buf: whole.buf.clone(), off: whole.off + off, len }
     }
     fn copy(&self, dst: &GpuBuf, dst_off: usize, src: &GpuBuf, src_off: usize, len: usize) {
+        assert!(src_off + len <= src.len.max(1) && dst_off + len <= dst.len.max(1), "copy of {len} words from [{src_off}..] of {} words to [{dst_off}..] of {}", src.len, dst.len);
         let (src_at, dst_at, bytes) = ((src.off + src_off) as u64 * 4, (dst.off + dst_off) as u64 * 4, len as u64 * 4);
         if src.buf == dst.buf && len > 0 {
             // WebGPU copies never stay within one buffer (two views of a flat one): go through a

@@ -32,10 +32,11 @@ impl GpuContext {
 
     /// Stop profiling: each kernel's GPU time and calls since `start_profiling`, longest first.
     pub fn stop_profiling(&self) -> Result<Vec<KernelTime>> {
-        self.wait()?;
-        let times = self.profiler.borrow_mut().take().map(|p| p.times()).unwrap_or_default();
+        let waited = self.wait(); // (the last submit's timestamps are collected in its flush)
+        let profiler = self.profiler.borrow_mut().take(); // stopped, whatever `wait` said
+        waited?;
         self.check()?;
-        Ok(times)
+        Ok(profiler.map(|p| p.times()).unwrap_or_default())
     }
 }
 
@@ -92,26 +93,14 @@ impl Profiler {
     /// After the submit: wait for it, read the timestamps and charge each kernel its time.
     #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn collect(&mut self, device: &wgpu::Device) -> anyhow::Result<()> {
-        if self.pending.is_empty() {
+        // this submit's kernels, taken whatever happens below (a failed read-back loses them)
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
             return Ok(());
         }
-        let bytes = 2 * self.pending.len() as u64 * wgpu::QUERY_SIZE as u64;
-        let slice = self.readback.slice(..bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(120)) })
-            .map_err(|e| anyhow::anyhow!("GPU stopped answering while profiling ({e})"))?;
-        rx.recv()?.map_err(|e| anyhow::anyhow!("reading the kernel timestamps back failed ({e})"))?;
-        let ticks: Vec<u64> = {
-            let view = slice.get_mapped_range().map_err(|e| anyhow::anyhow!("mapping the kernel timestamps: {e:?}"))?;
-            bytemuck::pod_collect_to_vec(&view)
-        };
-        self.readback.unmap();
+        let ticks = self.read_ticks(device, 2 * pending.len())?;
         let mut prev_end = 0u64;
-        for (i, kernel) in self.pending.drain(..).enumerate() {
+        for (i, kernel) in pending.into_iter().enumerate() {
             let (begin, end) = (ticks[2 * i], ticks[2 * i + 1]);
             let start = if i == 0 { begin } else { begin.max(prev_end) };
             let entry = self.totals.entry(kernel).or_insert((0, 0.0));
@@ -120,6 +109,24 @@ impl Profiler {
             prev_end = prev_end.max(end);
         }
         Ok(())
+    }
+
+    /// The first `n` resolved timestamps (blocking); the read-back buffer is unmapped again on
+    /// every path that mapped it.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read_ticks(&self, device: &wgpu::Device, n: usize) -> anyhow::Result<Vec<u64>> {
+        let slice = self.readback.slice(..n as u64 * wgpu::QUERY_SIZE as u64);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(120)) })
+            .map_err(|e| anyhow::anyhow!("GPU stopped answering while profiling ({e})"))?;
+        rx.recv()?.map_err(|e| anyhow::anyhow!("reading the kernel timestamps back failed ({e})"))?;
+        let ticks = slice.get_mapped_range().map(|view| bytemuck::pod_collect_to_vec(&view));
+        self.readback.unmap();
+        ticks.map_err(|e| anyhow::anyhow!("mapping the kernel timestamps: {e:?}"))
     }
 
     /// Kernel times since profiling began, longest first.

@@ -42,7 +42,8 @@ pub fn embed_bwd(ctx: &GpuContext, dtable: &GpuBuf, tokens: &GpuBuf, dout: &GpuB
 }
 
 /// idx u32 [vocab + 1 + n_tok] = [start[0..=vocab] | order]: start[v] = #{j : tokens[j] < v},
-/// order[start[v]..start[v+1]] = the positions of v in tokens, ascending.
+/// order[start[v]..start[v+1]] = the positions of v in tokens, ascending; the order's last
+/// words, one per token ≥ vocab, are left as they were (the twin leaves them 0).
 pub fn embed_bwd_index(ctx: &GpuContext, idx: &GpuBuf, tokens: &GpuBuf, n_tok: usize, vocab: usize) {
     run(ctx, "embed_bwd_start", vocab + 1, [n_tok, 0, vocab], &[idx, tokens]);
     run(ctx, "embed_bwd_order", n_tok, [n_tok, 0, vocab], &[idx, tokens]);
