@@ -26,8 +26,8 @@ pub fn embed_fwd<T: Real>(out: &mut [T], tokens: &[u32], table: &[T], n_tok: usi
 pub fn embed_bwd_index(tokens: &[u32], vocab: usize) -> Vec<u32> {
     let n_tok = tokens.len();
     let mut idx = vec![0u32; vocab + 1 + n_tok];
-    for v in 0..=vocab {
-        idx[v] = tokens.iter().filter(|&&t| (t as usize) < v).count() as u32;
+    for (v, start) in idx[..=vocab].iter_mut().enumerate() {
+        *start = tokens.iter().filter(|&&t| (t as usize) < v).count() as u32;
     }
     let mut next: Vec<u32> = idx[..vocab].to_vec();
     for (i, &t) in tokens.iter().enumerate() {

@@ -39,6 +39,9 @@ macro_rules! shader {
 }
 pub(crate) use shader;
 
+/// Compiled pipelines and their bind group layouts by (shader file, entry point).
+type PipelineCache = HashMap<(&'static str, &'static str), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>;
+
 /// Submit the open encoder after this many dispatches (bounds memory held by bind groups).
 pub(super) const FLUSH_EVERY: usize = 256;
 /// Uniform parameter blocks between two submits share one buffer, a 256-byte slot each: 256 is
@@ -104,7 +107,7 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
-    pipelines: RefCell<HashMap<(&'static str, &'static str), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
+    pipelines: RefCell<PipelineCache>,
     encoder: RefCell<Option<wgpu::CommandEncoder>>,
     /// Uniform parameter blocks of the dispatches recorded since the last submit, a slot each
     /// (so also their count): `arena_host` is copied into `arena` just before the submit (queue

@@ -135,7 +135,7 @@ impl Backend for GpuBackend {
     }
     fn view(&self, whole: &GpuBuf, off: usize, len: usize) -> GpuBuf {
         let align = self.view_align().unwrap_or(1);
-        assert!(off % align == 0, "view at word {off} is not a multiple of the adapter's alignment ({align} words)");
+        assert!(off.is_multiple_of(align), "view at word {off} is not a multiple of the adapter's alignment ({align} words)");
         assert!(off + len <= whole.len, "view [{off}, {}) is past the buffer's {} words", off + len, whole.len);
         GpuBuf { buf: whole.buf.clone(), off: whole.off + off, len }
     }
