@@ -92,17 +92,23 @@ pub fn step_ms<B: Backend>(be: &B, preset: &Preset, data: &Encoded, steps: usize
     Ok(t.elapsed().as_secs_f64() * 1e3 / steps as f64)
 }
 
-/// Every kernel's GPU time over `steps` steps of `preset` (after 2 warm-up steps).
-pub fn kernel_profile(g: &GpuBackend, preset: &Preset, data: &Encoded, steps: usize) -> Result<Vec<KernelTime>> {
-    let (mut model, hp) = bench_model(g, preset, steps + 2)?;
+/// Every kernel's GPU time over `steps` calls of `step(s)` (s counts from 0), after 2 warm-up
+/// calls that are not profiled.
+fn profiled(g: &GpuBackend, steps: usize, mut step: impl FnMut(usize)) -> Result<Vec<KernelTime>> {
     for s in 0..steps + 2 {
         if s == 2 {
             g.sync()?;
             g.ctx.start_profiling()?;
         }
-        bench_step(g, &mut model, &hp, data, preset.train.batch, s);
+        step(s);
     }
     g.ctx.stop_profiling()
+}
+
+/// Every kernel's GPU time over `steps` training steps of `preset` (after 2 warm-up steps).
+pub fn kernel_profile(g: &GpuBackend, preset: &Preset, data: &Encoded, steps: usize) -> Result<Vec<KernelTime>> {
+    let (mut model, hp) = bench_model(g, preset, steps + 2)?;
+    profiled(g, steps, |s| bench_step(g, &mut model, &hp, data, preset.train.batch, s))
 }
 
 /// Every kernel's GPU time over `steps` JEST steps of `preset` (f = 0.8, the default chunks and
@@ -116,17 +122,12 @@ pub fn jest_kernel_profile(g: &GpuBackend, preset: &Preset, data: &Encoded, step
     let cache = Rc::new(RefCache { u: made_up(1), v: made_up(2), d, t_bias: [10f32.ln(), -batch.ln()], n });
     let select = SelectConfig::new(0.8, DEFAULT_CHUNKS, DEFAULT_SCORE_GAIN);
     let st = Stepper::new(g, &mut model, preset, Method::parse("jest")?, &select, n, Some(cache), 0)?;
-    for s in 0..steps + 2 {
-        if s == 2 {
-            g.sync()?;
-            g.ctx.start_profiling()?;
-        }
+    profiled(g, steps, |s| {
         let sup = step_indices(n, st.bsz, 0, s as u64);
         st.score(g, &mut model, data, &sup);
         st.choose(g, &mut model, data, &sup, s);
         st.train(g, &mut model, &crate::backend::AdamHp { step: s as u32 + 1, ..hp });
-    }
-    g.ctx.stop_profiling()
+    })
 }
 
 /// The profile of one kind of step as JSON: busy ms and each kernel's calls and µs a step.

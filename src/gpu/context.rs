@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
+use super::adapter::{instance, summarise, AdapterSummary};
 use super::profile::Profiler;
 use super::GpuBuf;
 
@@ -52,54 +53,7 @@ const SLOT: usize = 256;
 const ARENA_BYTES: usize = FLUSH_EVERY * SLOT;
 /// How long a read-back may wait for the GPU before we call it lost.
 #[cfg(not(target_arch = "wasm32"))]
-const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Facts about one adapter, for `jest-wgpu info` and the backend choice.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct AdapterSummary {
-    pub name: String,
-    pub backend: String,
-    pub device_type: String,
-    pub driver: String,
-    /// true for real hardware (integrated, discrete or virtual GPU), false for CPU rasterisers
-    pub hardware: bool,
-    pub max_storage_buffer_binding_size: u64,
-    pub max_compute_invocations_per_workgroup: u32,
-    pub max_compute_workgroup_storage_size: u32,
-}
-
-fn summarise(a: &wgpu::Adapter) -> AdapterSummary {
-    let info = a.get_info();
-    let l = a.limits();
-    AdapterSummary {
-        name: info.name.clone(),
-        backend: format!("{:?}", info.backend),
-        device_type: format!("{:?}", info.device_type),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
-        hardware: !matches!(info.device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other),
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
-        max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
-        max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
-    }
-}
-
-/// Vulkan / Metal / DX12 / WebGPU by default (GL on software rasterisers compiles kernels
-/// 100× slower and is no compute target); `WGPU_BACKEND=gl` still selects it.
-fn instance() -> wgpu::Instance {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    if std::env::var_os("WGPU_BACKEND").is_none() {
-        desc.backends = wgpu::Backends::PRIMARY;
-    }
-    wgpu::Instance::new(desc)
-}
-
-/// All adapters wgpu can see (native only; the browser exposes one through `request_adapter`).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn list_adapters() -> Vec<AdapterSummary> {
-    let inst = instance();
-    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    adapters.iter().map(summarise).collect()
-}
+pub(super) const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The device and everything built once for it.
 pub struct GpuContext {

@@ -1,5 +1,6 @@
 //! The GPU backend: every kernel as WGSL in `shaders/`, dispatched through one `GpuContext`.
 
+pub mod adapter;
 pub mod attention;
 pub mod context;
 pub mod elementwise;
@@ -17,8 +18,9 @@ use std::rc::Rc;
 use anyhow::Result;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use context::list_adapters;
-pub use context::{AdapterSummary, GpuContext, Shader};
+pub use adapter::list_adapters;
+pub use adapter::AdapterSummary;
+pub use context::{GpuContext, Shader};
 
 use crate::backend::{AdamHp, Backend, BackendKind, ScoreMode};
 

@@ -121,7 +121,7 @@ impl Profiler {
             let _ = tx.send(r);
         });
         device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(120)) })
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(super::context::POLL_TIMEOUT) })
             .map_err(|e| anyhow::anyhow!("GPU stopped answering while profiling ({e})"))?;
         rx.recv()?.map_err(|e| anyhow::anyhow!("reading the kernel timestamps back failed ({e})"))?;
         let ticks = slice.get_mapped_range().map(|view| bytemuck::pod_collect_to_vec(&view));

@@ -43,6 +43,11 @@ pub struct Param<B: Backend> {
 }
 
 impl<B: Backend> Param<B> {
+    /// A tensor whose value, grad, m and v are `buf(0)`, `buf(1)`, `buf(2)`, `buf(3)`.
+    fn with(name: String, shape: Vec<usize>, decay: bool, buf: impl Fn(usize) -> B::Buf) -> Self {
+        Param { name, shape, value: buf(0), grad: buf(1), m: buf(2), v: buf(3), decay }
+    }
+
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -105,61 +110,31 @@ impl<B: Backend> ParamSet<B> {
             }
             (total > 0 && (total * 4) as u64 <= be.max_buffer_bytes()).then_some((off, split, total))
         });
-        let (params, flat): (Vec<Param<B>>, _) = match layout {
-            Some((off, split, total)) => {
-                let whole = [be.zeros(total), be.zeros(total), be.zeros(total), be.zeros(total)];
-                let view = |k: usize, o: usize, n: usize| be.view(&whole[k], o, n);
-                let params = specs
-                    .iter()
-                    .zip(&off)
-                    .map(|((name, shape, _), &o)| {
-                        let n = numel(shape);
-                        Param {
-                            name: name.clone(),
-                            shape: shape.clone(),
-                            value: view(0, o, n),
-                            grad: view(1, o, n),
-                            m: view(2, o, n),
-                            v: view(3, o, n),
-                            decay: decays(shape),
-                        }
-                    })
-                    .collect();
-                let slabs = [(0, split, true), (split, total, false)]
-                    .into_iter()
-                    .filter(|(a, b, _)| b > a)
-                    .map(|(a, b, decay)| Param {
-                        name: if decay { "matrices" } else { "vectors" }.into(),
-                        shape: vec![b - a],
-                        value: view(0, a, b - a),
-                        grad: view(1, a, b - a),
-                        m: view(2, a, b - a),
-                        v: view(3, a, b - a),
-                        decay,
-                    })
-                    .collect();
-                let [_, grad, _, _] = whole;
-                (params, Some(Flat { grad, slabs }))
-            }
-            None => {
-                let params = specs
-                    .iter()
-                    .map(|(name, shape, _)| {
-                        let n = numel(shape);
-                        Param {
-                            name: name.clone(),
-                            shape: shape.clone(),
-                            value: be.zeros(n),
-                            grad: be.zeros(n),
-                            m: be.zeros(n),
-                            v: be.zeros(n),
-                            decay: decays(shape),
-                        }
-                    })
-                    .collect();
-                (params, None)
-            }
+        // buffer k (0 value, 1 grad, 2 m, 3 v) of n words at offset o: a view, or its own
+        let whole = layout.as_ref().map(|&(_, _, total)| [(); 4].map(|_| be.zeros(total)));
+        let buf = |k: usize, o: usize, n: usize| match &whole {
+            Some(w) => be.view(&w[k], o, n),
+            None => be.zeros(n),
         };
+        let params: Vec<Param<B>> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (name, shape, _))| {
+                let (o, n) = (layout.as_ref().map_or(0, |(off, _, _)| off[i]), numel(shape));
+                Param::with(name.clone(), shape.clone(), decays(shape), |k| buf(k, o, n))
+            })
+            .collect();
+        let flat = layout.zip(whole.as_ref()).map(|((_, split, total), w)| {
+            let slabs = [(0, split, true), (split, total, false)]
+                .into_iter()
+                .filter(|(a, b, _)| b > a)
+                .map(|(a, b, decay)| {
+                    let name = if decay { "matrices" } else { "vectors" };
+                    Param::with(name.into(), vec![b - a], decay, |k| buf(k, a, b - a))
+                })
+                .collect();
+            Flat { grad: w[1].clone(), slabs }
+        });
         for (i, ((_, _, init), p)) in specs.iter().zip(&params).enumerate() {
             match *init {
                 Init::Normal(std) => be.randn(&p.value, seed, i as u32, std),
