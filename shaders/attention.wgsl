@@ -1,12 +1,18 @@
 // attention.wgsl — multi-head self-attention core: qkv [n,t,3c] = (q | k | v), keys j ≥ len masked.
 // One invocation per (row b, head h, position i): r = (b·heads + h)·t + i, folded into x·y
 // (r = gid.x + gid.y · nwg.x · 64). len_b = clamp(lens[b], 1, t); t ≤ 128.
+// Neighbouring invocations are neighbouring rows i of one (b, h): k_j and v_j reads are the same
+// address across them, but a row's own q_i (or dout_i) sits 3c (or c) words from the next one's,
+// so that row is copied into private memory, QB words at a time, before the loops over j read it
+// t times. Loops over j take four keys at a time, loops over e four channels: four independent
+// sums to overlap the loads' latency. Each sum keeps the twin's order (over e, or over j).
 
 struct Params { n: u32, t: u32, c: u32, heads: u32, hd: u32, scale: f32, _p0: u32, _p1: u32 };
 
 @group(0) @binding(0) var<uniform> p: Params;
 
 const WG: u32 = 64u;
+const QB: u32 = 64u; // words of a row held in private memory at a time
 
 fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -34,15 +40,46 @@ fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let len = seq_len(af_lens[b]);
     let c3 = 3u * p.c;
     let qo = (b * p.t + i) * c3 + h * p.hd;
+    // s_j = q_i·k_j, over e in blocks of QB (one block when hd ≤ 64)
     var s: array<f32, 128>;
+    var qv: array<f32, 64>;
+    for (var e0 = 0u; e0 < p.hd; e0 += QB) {
+        let eb = min(QB, p.hd - e0);
+        for (var e = 0u; e < eb; e++) {
+            qv[e] = af_qkv[qo + e0 + e];
+        }
+        // four keys at a time (four independent sums), then the rest one by one
+        var j = 0u;
+        for (; j + 4u <= len; j += 4u) {
+            let ko = (b * p.t + j) * c3 + p.c + h * p.hd + e0;
+            var d = vec4<f32>(0.0);
+            if (e0 > 0u) {
+                d = vec4<f32>(s[j], s[j + 1u], s[j + 2u], s[j + 3u]);
+            }
+            for (var e = 0u; e < eb; e++) {
+                let k = vec4<f32>(af_qkv[ko + e], af_qkv[ko + c3 + e], af_qkv[ko + 2u * c3 + e], af_qkv[ko + 3u * c3 + e]);
+                d += qv[e] * k;
+            }
+            s[j] = d.x;
+            s[j + 1u] = d.y;
+            s[j + 2u] = d.z;
+            s[j + 3u] = d.w;
+        }
+        for (; j < len; j++) {
+            let ko = (b * p.t + j) * c3 + p.c + h * p.hd + e0;
+            var d = 0.0;
+            if (e0 > 0u) {
+                d = s[j];
+            }
+            for (var e = 0u; e < eb; e++) {
+                d += qv[e] * af_qkv[ko + e];
+            }
+            s[j] = d;
+        }
+    }
     var mx = -3.0e38;
     for (var j = 0u; j < len; j++) {
-        let ko = (b * p.t + j) * c3 + p.c + h * p.hd;
-        var d = 0.0;
-        for (var e = 0u; e < p.hd; e++) {
-            d += af_qkv[qo + e] * af_qkv[ko + e];
-        }
-        d *= p.scale;
+        let d = s[j] * p.scale;
         s[j] = d;
         mx = max(mx, d);
     }
@@ -64,7 +101,20 @@ fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
     let oo = (b * p.t + i) * p.c + h * p.hd;
     let vo = b * p.t * c3 + 2u * p.c + h * p.hd;
-    for (var e = 0u; e < p.hd; e++) {
+    // four channels at a time (four independent sums over j), then the rest one by one
+    var e = 0u;
+    for (; e + 4u <= p.hd; e += 4u) {
+        var acc = vec4<f32>(0.0);
+        for (var j = 0u; j < len; j++) {
+            let vj = vo + j * c3 + e;
+            acc += s[j] * vec4<f32>(af_qkv[vj], af_qkv[vj + 1u], af_qkv[vj + 2u], af_qkv[vj + 3u]);
+        }
+        af_out[oo + e] = acc.x;
+        af_out[oo + e + 1u] = acc.y;
+        af_out[oo + e + 2u] = acc.z;
+        af_out[oo + e + 3u] = acc.w;
+    }
+    for (; e < p.hd; e++) {
         var acc = 0.0;
         for (var j = 0u; j < len; j++) {
             acc += s[j] * af_qkv[vo + j * c3 + e];
@@ -95,16 +145,45 @@ fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let c3 = 3u * p.c;
     let ao = r * p.t;
     let dyo = (b * p.t + i) * p.c + h * p.hd;
+    // g_j = dout_i·v_j, over e in blocks of QB (one block when hd ≤ 64)
     var g: array<f32, 128>;
+    var dv: array<f32, 64>;
+    for (var e0 = 0u; e0 < p.hd; e0 += QB) {
+        let eb = min(QB, p.hd - e0);
+        for (var e = 0u; e < eb; e++) {
+            dv[e] = bq_dout[dyo + e0 + e];
+        }
+        var j = 0u;
+        for (; j + 4u <= len; j += 4u) {
+            let vo = (b * p.t + j) * c3 + 2u * p.c + h * p.hd + e0;
+            var d = vec4<f32>(0.0);
+            if (e0 > 0u) {
+                d = vec4<f32>(g[j], g[j + 1u], g[j + 2u], g[j + 3u]);
+            }
+            for (var e = 0u; e < eb; e++) {
+                let v = vec4<f32>(bq_qkv[vo + e], bq_qkv[vo + c3 + e], bq_qkv[vo + 2u * c3 + e], bq_qkv[vo + 3u * c3 + e]);
+                d += dv[e] * v;
+            }
+            g[j] = d.x;
+            g[j + 1u] = d.y;
+            g[j + 2u] = d.z;
+            g[j + 3u] = d.w;
+        }
+        for (; j < len; j++) {
+            let vo = (b * p.t + j) * c3 + 2u * p.c + h * p.hd + e0;
+            var d = 0.0;
+            if (e0 > 0u) {
+                d = g[j];
+            }
+            for (var e = 0u; e < eb; e++) {
+                d += dv[e] * bq_qkv[vo + e];
+            }
+            g[j] = d;
+        }
+    }
     var dot = 0.0;
     for (var j = 0u; j < len; j++) {
-        let vo = (b * p.t + j) * c3 + 2u * p.c + h * p.hd;
-        var d = 0.0;
-        for (var e = 0u; e < p.hd; e++) {
-            d += bq_dout[dyo + e] * bq_qkv[vo + e];
-        }
-        g[j] = d;
-        dot += bq_att[ao + j] * d;
+        dot += bq_att[ao + j] * g[j];
     }
     for (var j = 0u; j < p.t; j++) {
         var v = 0.0;
@@ -116,7 +195,20 @@ fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     }
     let qo = (b * p.t + i) * c3 + h * p.hd;
     let ko = b * p.t * c3 + p.c + h * p.hd;
-    for (var e = 0u; e < p.hd; e++) {
+    var e = 0u;
+    for (; e + 4u <= p.hd; e += 4u) {
+        var acc = vec4<f32>(0.0);
+        for (var j = 0u; j < len; j++) {
+            let kj = ko + j * c3 + e;
+            acc += g[j] * vec4<f32>(bq_qkv[kj], bq_qkv[kj + 1u], bq_qkv[kj + 2u], bq_qkv[kj + 3u]);
+        }
+        let dq = vec4<f32>(bq_dqkv[qo + e], bq_dqkv[qo + e + 1u], bq_dqkv[qo + e + 2u], bq_dqkv[qo + e + 3u]) + p.scale * acc;
+        bq_dqkv[qo + e] = dq.x;
+        bq_dqkv[qo + e + 1u] = dq.y;
+        bq_dqkv[qo + e + 2u] = dq.z;
+        bq_dqkv[qo + e + 3u] = dq.w;
+    }
+    for (; e < p.hd; e++) {
         var acc = 0.0;
         for (var j = 0u; j < len; j++) {
             acc += g[j] * bq_qkv[ko + j * c3 + e];

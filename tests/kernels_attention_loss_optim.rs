@@ -5,7 +5,8 @@ use common::*;
 use jest_wgpu::backend::{AdamHp, Backend};
 use jest_wgpu::cpu::{attention, loss, optim, rng};
 
-/// (n, t, c, heads, lens) — lens < t on some rows, one row of length 1.
+/// (n, t, c, heads, lens) — lens < t on some rows, one row of length 1; head sizes 4 to 130
+/// (over 64, the kernels take a row's q or dout in blocks of 64 words).
 fn attention_cases() -> Vec<(usize, usize, usize, usize, Vec<u32>)> {
     vec![
         (1, 1, 12, 3, vec![1]),
@@ -14,6 +15,8 @@ fn attention_cases() -> Vec<(usize, usize, usize, usize, Vec<u32>)> {
         (1, 64, 64, 4, vec![41]),
         (3, 64, 12, 3, vec![64, 64, 63]),
         (2, 128, 16, 2, vec![128, 77]),
+        (2, 9, 160, 2, vec![9, 4]),
+        (1, 5, 130, 1, vec![5]),
     ]
 }
 
