@@ -1,11 +1,13 @@
 // attention.wgsl — multi-head self-attention core: qkv [n,t,3c] = (q | k | v), keys j ≥ len masked.
 // One invocation per (row b, head h, position i): r = (b·heads + h)·t + i, folded into x·y
 // (r = gid.x + gid.y · nwg.x · 64). len_b = clamp(lens[b], 1, t); t ≤ 128.
-// Neighbouring invocations are neighbouring rows i of one (b, h): k_j and v_j reads are the same
-// address across them, but a row's own q_i (or dout_i) sits 3c (or c) words from the next one's,
-// so that row is copied into private memory, QB words at a time, before the loops over j read it
-// t times. Loops over j take four keys at a time, loops over e four channels: four independent
-// sums to overlap the loads' latency. Each sum keeps the twin's order (over e, or over j).
+// In the forward and the first backward pass, neighbouring invocations are neighbouring query rows
+// i of one (b, h): their k_j and v_j reads are one address, but a row's own q_i (or dout_i) sits
+// 3c (or c) words from the next one's, so that row is copied into private memory, QB words at a
+// time, before the loops over j read it t times. In the second backward pass neighbours are keys
+// j, and the q_i and dout_i reads are the shared ones. The dot-product loops take four keys or
+// four channels at a time: independent sums that overlap the loads' latency. Each sum keeps the
+// twin's order (over e, over j, or over i).
 
 struct Params { n: u32, t: u32, c: u32, heads: u32, hd: u32, scale: f32, _p0: u32, _p1: u32 };
 
@@ -42,7 +44,7 @@ fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let qo = (b * p.t + i) * c3 + h * p.hd;
     // s_j = q_i·k_j, over e in blocks of QB (one block when hd ≤ 64)
     var s: array<f32, 128>;
-    var qv: array<f32, 64>;
+    var qv: array<f32, QB>;
     for (var e0 = 0u; e0 < p.hd; e0 += QB) {
         let eb = min(QB, p.hd - e0);
         for (var e = 0u; e < eb; e++) {
@@ -147,12 +149,13 @@ fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let dyo = (b * p.t + i) * p.c + h * p.hd;
     // g_j = dout_i·v_j, over e in blocks of QB (one block when hd ≤ 64)
     var g: array<f32, 128>;
-    var dv: array<f32, 64>;
+    var dy: array<f32, QB>;
     for (var e0 = 0u; e0 < p.hd; e0 += QB) {
         let eb = min(QB, p.hd - e0);
         for (var e = 0u; e < eb; e++) {
-            dv[e] = bq_dout[dyo + e0 + e];
+            dy[e] = bq_dout[dyo + e0 + e];
         }
+        // four keys at a time (four independent sums), then the rest one by one
         var j = 0u;
         for (; j + 4u <= len; j += 4u) {
             let vo = (b * p.t + j) * c3 + 2u * p.c + h * p.hd + e0;
@@ -162,7 +165,7 @@ fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
             }
             for (var e = 0u; e < eb; e++) {
                 let v = vec4<f32>(bq_qkv[vo + e], bq_qkv[vo + c3 + e], bq_qkv[vo + 2u * c3 + e], bq_qkv[vo + 3u * c3 + e]);
-                d += dv[e] * v;
+                d += dy[e] * v;
             }
             g[j] = d.x;
             g[j + 1u] = d.y;
@@ -176,7 +179,7 @@ fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
                 d = g[j];
             }
             for (var e = 0u; e < eb; e++) {
-                d += dv[e] * bq_qkv[vo + e];
+                d += dy[e] * bq_qkv[vo + e];
             }
             g[j] = d;
         }
@@ -195,6 +198,7 @@ fn attention_bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     }
     let qo = (b * p.t + i) * c3 + h * p.hd;
     let ko = b * p.t * c3 + p.c + h * p.hd;
+    // dq: four channels at a time (four independent sums over j), then the rest one by one
     var e = 0u;
     for (; e + 4u <= p.hd; e += 4u) {
         var acc = vec4<f32>(0.0);
@@ -247,7 +251,31 @@ fn attention_bwd_kv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let qo = b * p.t * c3 + h * p.hd;
     let dyo = b * p.t * p.c + h * p.hd;
     let ko = (b * p.t + j) * c3 + p.c + h * p.hd;
-    for (var e = 0u; e < p.hd; e++) {
+    // four channels at a time (eight independent sums over i), then the rest one by one
+    var e = 0u;
+    for (; e + 4u <= p.hd; e += 4u) {
+        var dk = vec4<f32>(0.0);
+        var dv = vec4<f32>(0.0);
+        for (var i = 0u; i < p.t; i++) {
+            let qi = qo + i * c3 + e;
+            let yi = dyo + i * p.c + e;
+            dk += gc[i] * vec4<f32>(bk_qkv[qi], bk_qkv[qi + 1u], bk_qkv[qi + 2u], bk_qkv[qi + 3u]);
+            dv += ac[i] * vec4<f32>(bk_dout[yi], bk_dout[yi + 1u], bk_dout[yi + 2u], bk_dout[yi + 3u]);
+        }
+        let k = ko + e;
+        let nk = vec4<f32>(bk_dqkv[k], bk_dqkv[k + 1u], bk_dqkv[k + 2u], bk_dqkv[k + 3u]) + p.scale * dk;
+        let v = k + p.c;
+        let nv = vec4<f32>(bk_dqkv[v], bk_dqkv[v + 1u], bk_dqkv[v + 2u], bk_dqkv[v + 3u]) + dv;
+        bk_dqkv[k] = nk.x;
+        bk_dqkv[k + 1u] = nk.y;
+        bk_dqkv[k + 2u] = nk.z;
+        bk_dqkv[k + 3u] = nk.w;
+        bk_dqkv[v] = nv.x;
+        bk_dqkv[v + 1u] = nv.y;
+        bk_dqkv[v + 2u] = nv.z;
+        bk_dqkv[v + 3u] = nv.w;
+    }
+    for (; e < p.hd; e++) {
         var dk = 0.0;
         var dv = 0.0;
         for (var i = 0u; i < p.t; i++) {

@@ -5,8 +5,9 @@ use common::*;
 use jest_wgpu::backend::{AdamHp, Backend};
 use jest_wgpu::cpu::{attention, loss, optim, rng};
 
-/// (n, t, c, heads, lens) — lens < t on some rows, one row of length 1; head sizes 4 to 130
-/// (over 64, the kernels take a row's q or dout in blocks of 64 words).
+/// (n, t, c, heads, lens) — lens < t on some rows, one row of length 1; head sizes 3 to 130
+/// (the kernels take a row's q or dout in blocks of 64 words and channels four at a time: 64 and
+/// 128 are whole blocks, 80 and 130 end in a partial one, 3 and 130 leave channels over).
 fn attention_cases() -> Vec<(usize, usize, usize, usize, Vec<u32>)> {
     vec![
         (1, 1, 12, 3, vec![1]),
@@ -17,6 +18,9 @@ fn attention_cases() -> Vec<(usize, usize, usize, usize, Vec<u32>)> {
         (2, 128, 16, 2, vec![128, 77]),
         (2, 9, 160, 2, vec![9, 4]),
         (1, 5, 130, 1, vec![5]),
+        (2, 6, 6, 2, vec![6, 2]),
+        (1, 5, 64, 1, vec![5]),
+        (1, 3, 128, 1, vec![3]),
     ]
 }
 
