@@ -179,7 +179,12 @@ fn timing_table(o: &mut String, r: &CompareResults) {
          <th>FLOPs train</th><th>FLOPs learner scoring</th><th>FLOPs reference scoring</th><th>FLOPs / step</th></tr>\n",
     );
     o.push_str(&rows);
-    o.push_str("</table>\n<p class=\"sub\">Mean over seeds. Scoring and sampling are part of the step time (share in brackets).</p>\n");
+    o.push_str(
+        "</table>\n<p class=\"sub\">Mean over seeds. Scoring and sampling are part of the step time (share in brackets), \
+         timed from one sync to the next at logged steps; sampling is the joint sampler and the gather of the chosen rows. \
+         On a GPU each column also holds a round trip to the device (uniform, which samples nothing, shows it as its \
+         sampling time); <code>jest-wgpu bench --profile</code> gives each kernel's own GPU time.</p>\n",
+    );
 }
 
 /// The whole page; `curves` are the CSV file names under `curves/`.
