@@ -141,19 +141,20 @@ struct BgParams { m: u32, n: u32, rc: u32, _p1: u32 };
 fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let j = gid.x;
     if (j >= bp.n) { return; }
-    if (bp.rc == 0u) {
-        var s = 0.0;
-        for (var i = 0u; i < bp.m; i = i + 1u) {
-            s = s + dy[i * bp.n + j];
-        }
-        db[j] = db[j] + s;
-        return;
+    let split = bp.rc > 0u;
+    var r0 = 0u;
+    var r1 = bp.m;
+    if (split) {
+        r0 = wid.y * bp.rc;
+        r1 = min(r0 + bp.rc, bp.m);
     }
-    let r0 = wid.y * bp.rc;
-    let r1 = min(r0 + bp.rc, bp.m);
     var s = 0.0;
     for (var i = r0; i < r1; i = i + 1u) {
         s = s + dy[i * bp.n + j];
     }
-    db[wid.y * bp.n + j] = s;
+    if (split) {
+        db[wid.y * bp.n + j] = s;
+    } else {
+        db[j] = db[j] + s;
+    }
 }

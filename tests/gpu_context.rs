@@ -5,6 +5,7 @@ mod common;
 use std::process::Command;
 
 use jest_wgpu::backend::Backend;
+use jest_wgpu::gpu::profile::KernelTime;
 use jest_wgpu::gpu::{GpuBackend, GpuContext};
 
 /// 700 dispatches (more than the 256 the context records before it submits, so the arena is
@@ -92,29 +93,38 @@ fn bench_reports_the_noop_floor_and_dispatches() {
     assert!(stdout.contains("wgpu noop"), "{stdout}");
 }
 
+/// Two `tiny` steps profiled by `profile` (bench's training or JEST step) on `g`, or None
+/// where the adapter has no timestamp queries (said on stderr).
+fn profile_two_tiny_steps(
+    g: &GpuBackend,
+    profile: fn(&GpuBackend, &jest_wgpu::config::Preset, &jest_wgpu::batch::Encoded, usize) -> anyhow::Result<Vec<KernelTime>>,
+) -> Option<Vec<KernelTime>> {
+    use jest_wgpu::batch::Encoded;
+    use jest_wgpu::config::Preset;
+    use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
+    let tok = Tokenizer::builtin().unwrap();
+    let preset = Preset::named("tiny", tok.vocab_size()).unwrap();
+    let curated = load_builtin(SplitName::Curated).unwrap();
+    let enc = Encoded::new(&curated, &tok, preset.model.text_len);
+    match profile(g, &preset, &enc, 2) {
+        Ok(t) => Some(t),
+        Err(e) if format!("{e:#}").contains("no timestamp queries") => {
+            eprintln!("skipped: {e:#}");
+            None
+        }
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
 /// `bench --profile`'s kernel times: over 2 `tiny` steps every dispatch is timed once — the
 /// calls add up to the step's dispatch count on the noop backend, twice — each kernel has the
 /// calls per step the model makes (the 2 AdamW groups of the flat parameters; split weight
 /// gradients summed by `split_reduce`), and the GPU was busy for some time.
 #[test]
 fn kernel_profile_times_every_dispatch_of_a_step() {
-    use jest_wgpu::batch::Encoded;
-    use jest_wgpu::config::Preset;
-    use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
     let Some(g) = common::gpu("kernel_profile_times_every_dispatch_of_a_step") else { return };
     g.ctx.set_split_sums(true); // as the noop backend records, and every hardware GPU runs
-    let tok = Tokenizer::builtin().unwrap();
-    let preset = Preset::named("tiny", tok.vocab_size()).unwrap();
-    let curated = load_builtin(SplitName::Curated).unwrap();
-    let enc = Encoded::new(&curated, &tok, preset.model.text_len);
-    let times = match jest_wgpu::cli::bench::kernel_profile(&g, &preset, &enc, 2) {
-        Ok(t) => t,
-        Err(e) if format!("{e:#}").contains("no timestamp queries") => {
-            eprintln!("skipped: {e:#}");
-            return;
-        }
-        Err(e) => panic!("{e:#}"),
-    };
+    let Some(times) = profile_two_tiny_steps(&g, jest_wgpu::cli::bench::kernel_profile) else { return };
     let calls = |k: &str| times.iter().find(|t| t.kernel == k).map(|t| t.calls).unwrap_or(0);
     let [three, four, _] = tiny_dispatch_counts();
     assert_eq!(times.iter().map(|t| t.calls).sum::<u64>(), 2 * (four - three), "{times:?}");
@@ -130,22 +140,8 @@ fn kernel_profile_times_every_dispatch_of_a_step() {
 /// chosen rows gathered, the gradients and AdamW as in a training step — all timed.
 #[test]
 fn jest_step_profile_times_scoring_sampling_and_training() {
-    use jest_wgpu::batch::Encoded;
-    use jest_wgpu::config::Preset;
-    use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
     let Some(g) = common::gpu("jest_step_profile_times_scoring_sampling_and_training") else { return };
-    let tok = Tokenizer::builtin().unwrap();
-    let preset = Preset::named("tiny", tok.vocab_size()).unwrap();
-    let curated = load_builtin(SplitName::Curated).unwrap();
-    let enc = Encoded::new(&curated, &tok, preset.model.text_len);
-    let times = match jest_wgpu::cli::bench::jest_kernel_profile(&g, &preset, &enc, 2) {
-        Ok(t) => t,
-        Err(e) if format!("{e:#}").contains("no timestamp queries") => {
-            eprintln!("skipped: {e:#}");
-            return;
-        }
-        Err(e) => panic!("{e:#}"),
-    };
+    let Some(times) = profile_two_tiny_steps(&g, jest_wgpu::cli::bench::jest_kernel_profile) else { return };
     let calls = |k: &str| times.iter().find(|t| t.kernel == k).map(|t| t.calls).unwrap_or(0);
     assert_eq!((calls("score_matrix"), calls("joint_sample"), calls("adamw")), (2, 2, 4), "{times:?}");
     assert!(calls("gather_rows") >= 2 && calls("matmul_tn") > 0, "{times:?}");

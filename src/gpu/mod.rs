@@ -61,6 +61,18 @@ impl GpuBackend {
     pub fn open() -> Result<GpuBackend> {
         Ok(GpuBackend::new(GpuContext::new_blocking(true)?))
     }
+
+    /// `buf`'s first words = `bytes` (4 a word), after the work recorded so far.
+    fn write_words(&self, buf: &GpuBuf, bytes: &[u8]) {
+        // (a view sits between other tensors: wgpu's own bounds check no longer covers it)
+        let words = bytes.len() / 4;
+        assert!(words <= buf.len, "write of {words} words into a buffer of {}", buf.len);
+        // keep ordering with recorded work: submit what is queued first
+        self.ctx.flush();
+        if !bytes.is_empty() {
+            self.ctx.queue.write_buffer(&buf.buf, buf.off as u64 * 4, bytes);
+        }
+    }
 }
 
 impl Backend for GpuBackend {
@@ -90,20 +102,10 @@ impl Backend for GpuBackend {
         b
     }
     fn write(&self, buf: &GpuBuf, data: &[f32]) {
-        // (a view sits between other tensors: wgpu's own bounds check no longer covers it)
-        assert!(data.len() <= buf.len, "write of {} words into a buffer of {}", data.len(), buf.len);
-        // keep ordering with recorded work: submit what is queued first
-        self.ctx.flush();
-        if !data.is_empty() {
-            self.ctx.queue.write_buffer(&buf.buf, buf.off as u64 * 4, bytemuck::cast_slice(data));
-        }
+        self.write_words(buf, bytemuck::cast_slice(data));
     }
     fn write_u32(&self, buf: &GpuBuf, data: &[u32]) {
-        assert!(data.len() <= buf.len, "write of {} words into a buffer of {}", data.len(), buf.len);
-        self.ctx.flush();
-        if !data.is_empty() {
-            self.ctx.queue.write_buffer(&buf.buf, buf.off as u64 * 4, bytemuck::cast_slice(data));
-        }
+        self.write_words(buf, bytemuck::cast_slice(data));
     }
     #[cfg(not(target_arch = "wasm32"))]
     fn read(&self, buf: &GpuBuf) -> Result<Vec<f32>> {
