@@ -4,6 +4,9 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+/// The most parameters a model may have (1 GiB of f32 weights; Adam and gradients take 3× more).
+pub const MAX_PARAMS: u128 = 1 << 28;
+
 /// Architecture of the two-tower model (both towers share width, depth and heads).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -100,7 +103,8 @@ impl ModelConfig {
         self.width / self.heads
     }
 
-    /// Structural checks: zero sizes, heads not dividing width, patches not tiling the image.
+    /// Structural checks: zero sizes, heads not dividing width, patches not tiling the image, a
+    /// model too large to hold.
     pub fn validate(&self) -> Result<()> {
         let fields = [
             ("image_size", self.image_size),
@@ -123,6 +127,13 @@ impl ModelConfig {
         }
         if !self.image_size.is_multiple_of(self.patch) {
             bail!("invalid model config: patch ({}) must divide image_size ({})", self.patch, self.image_size);
+        }
+        // before anything is allocated: a checkpoint's spec could ask for a model no machine holds
+        let (c, h) = (self.width as u128, (self.mlp_ratio * self.width) as u128);
+        let per_block = 4 * c * c + 2 * c * h + 9 * c + h;
+        let params = 2 * self.depth as u128 * per_block + (self.vocab as u128 + self.patch_dim() as u128) * c + 2 * c * self.embed_dim as u128;
+        if params > MAX_PARAMS {
+            bail!("invalid model config: about {params} parameters (width {}, depth {}, MLP ×{}, vocab {}), more than the {MAX_PARAMS} this tool trains; the checkpoint or config is not a jest-wgpu model of a size it can hold", self.width, self.depth, self.mlp_ratio, self.vocab);
         }
         if self.image_tokens() > 128 || self.text_len > 128 {
             bail!(

@@ -181,6 +181,17 @@ pub fn kept_checkpoint(run_dir: Option<&Path>) -> String {
     }
 }
 
+/// Remove what a killed run left half-written in DIR (`checkpoint.safetensors.tmp<pid>`: the
+/// checkpoint it was writing when it died; the last complete one is untouched).
+pub fn remove_stale_temporaries(dir: &Path) {
+    let prefix = format!("{CHECKPOINT_FILE}.tmp");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && std::fs::remove_file(entry.path()).is_ok() {
+            eprintln!("removed {}, a checkpoint a killed run left half-written", entry.path().display());
+        }
+    }
+}
+
 /// `DIR/checkpoint.safetensors`, or a clear error when there is none.
 fn checkpoint_file(dir: &Path) -> Result<PathBuf> {
     let path = dir.join(CHECKPOINT_FILE);

@@ -1,11 +1,29 @@
-//! Small shared helpers: atomic file writes and timing.
+//! Small shared helpers: output paths checked before the work, atomic file writes, timing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
-/// Write `data` to `path` atomically: a temporary file in the same folder, then rename.
+/// Where a write to `path` lands: `path`, or the file a symbolic link there points to (a link is
+/// written through, not replaced). Refuses a path that exists and is not a regular file — a
+/// folder, a device, a FIFO, a socket — and a link to nothing, so no output replaces them.
+pub fn output_file(path: &Path) -> Result<PathBuf> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && is_link => std::fs::canonicalize(path).with_context(|| format!("cannot resolve the link {}", path.display())),
+        Ok(m) if m.is_file() => Ok(path.to_path_buf()),
+        Ok(m) if m.is_dir() => bail!("{} is a folder: give the output a file path (one inside it, for instance)", path.display()),
+        Ok(_) => bail!("{} exists and is not a regular file (a device, FIFO or socket): choose another output path", path.display()),
+        Err(_) if is_link => bail!("{} is a symbolic link to a missing file: remove it or choose another output path", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(path.to_path_buf()),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect the output path {}", path.display())),
+    }
+}
+
+/// Write `data` to `path` atomically: a temporary file in the same folder, then rename (the
+/// temporary is removed if the rename fails). See `output_file` for what `path` may be.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let path = &output_file(path)?;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
@@ -16,8 +34,38 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
         std::process::id()
     ));
-    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place as {}", tmp.display(), path.display()))?;
+    if let Err(e) = std::fs::write(&tmp, data) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot move {} into place as {}", tmp.display(), path.display()));
+    }
+    Ok(())
+}
+
+/// Check before any work that a file can be written at `path` later: not a folder or special
+/// file, its folder creatable and writable. Creates the folder; leaves no file behind.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn check_output_file(path: &Path) -> Result<()> {
+    let path = output_file(path)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => check_output_dir(dir),
+        _ => check_output_dir(Path::new(".")),
+    }
+}
+
+/// Check before any work that files can be written into the folder `dir` (created if missing).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn check_output_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{} exists and is not a folder: choose another output folder", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    let probe = dir.join(format!(".jest-wgpu-write-test{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("cannot write into the output folder {}: choose one you can write to", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 

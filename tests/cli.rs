@@ -142,6 +142,9 @@ fn impossible_configs_fail_before_training_with_clear_errors() {
         (&["train", "--method", "magic", "--preset", "tiny", "--backend", "cpu"], "unknown --method `magic`; choose one of"),
         (&["train-reference", "--preset", "tiny", "--lr=-1", "--backend", "cpu"], "learning rate"),
         (&["train-reference", "--preset", "tiny", "--checkpoint-every", "5", "--backend", "cpu"], "--checkpoint-every needs --run-dir"),
+        // the reference trains without selection: the learner's selection flags are refused
+        (&["train-reference", "--preset", "tiny", "--method", "jest", "--backend", "cpu"], "unexpected argument '--method'"),
+        (&["train-reference", "--preset", "tiny", "--filter-ratio", "0.9", "--backend", "cpu"], "unexpected argument '--filter-ratio'"),
     ];
     for (args, want) in cases {
         let out = run(args);
@@ -194,4 +197,56 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let losses: Vec<f32> = serde_json::from_str(&st.1["losses"]).unwrap();
     assert!(!losses.is_empty() && losses.iter().all(|l| l.is_finite()));
     assert!(Path::new(&run_dir).exists());
+}
+
+/// Output paths are checked before any training, and nothing already there is lost: a folder,
+/// a FIFO, another run's checkpoint or the reference itself is refused; a link is written through.
+#[test]
+fn outputs_are_checked_first_and_never_replace_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let tiny = ["--preset", "tiny", "--steps", "2", "--backend", "cpu"];
+    let refused = |args: &[&str], want: &str| {
+        let out = run(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} should fail:\n{err}");
+        assert!(err.contains(want), "{args:?}: expected `{want}` in:\n{err}");
+        assert!(!err.contains("ms per step") && !err.contains("panicked"), "{args:?}: refused only after training:\n{err}");
+    };
+    std::fs::create_dir(p("folder")).unwrap();
+    refused(&[&["train-reference"], &tiny[..], &["--out", &p("folder")]].concat(), "is a folder");
+    std::fs::write(p("file"), b"keep me").unwrap();
+    refused(&["select", "--reference", &p("none.safetensors"), "--backend", "cpu", "--out", &p("file")], "is not a folder");
+    refused(&["compare", "--preset", "tiny", "--backend", "cpu", "--out", &p("file")], "is not a folder");
+    assert_eq!(std::fs::read(p("file")).unwrap(), b"keep me");
+    #[cfg(unix)]
+    {
+        assert!(Command::new("mkfifo").arg(p("fifo")).status().unwrap().success());
+        refused(&[&["train-reference"], &tiny[..], &["--out", &p("fifo")]].concat(), "not a regular file");
+    }
+
+    // a run folder with a checkpoint in it is continued with --resume, never overwritten
+    let r = run(&[&["train-reference"], &tiny[..], &["--out", &p("ref.safetensors"), "--run-dir", &p("run"), "--checkpoint-every", "1"]].concat());
+    assert!(r.status.success(), "{}", stderr(&r));
+    let ckpt = std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap();
+    refused(&[&["train"], &tiny[..], &["--run-dir", &p("run"), "--out", &p("l.safetensors")]].concat(), "--resume");
+    assert_eq!(std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap(), ckpt);
+
+    // the learner never lands on the reference it scores with
+    let reference = std::fs::read(p("ref.safetensors")).unwrap();
+    refused(&[&["train", "--method", "jest", "--reference", &p("ref.safetensors")], &tiny[..], &["--out", &p("ref.safetensors")]].concat(), "is the reference");
+    assert_eq!(std::fs::read(p("ref.safetensors")).unwrap(), reference);
+
+    // a symbolic link is written through: the link stays, its target gets the model
+    #[cfg(unix)]
+    {
+        std::fs::write(p("target.safetensors"), b"old").unwrap();
+        std::os::unix::fs::symlink(p("target.safetensors"), p("link.safetensors")).unwrap();
+        let r = run(&[&["train-reference"], &tiny[..], &["--out", &p("link.safetensors")]].concat());
+        assert!(r.status.success(), "{}", stderr(&r));
+        assert!(std::fs::symlink_metadata(p("link.safetensors")).unwrap().file_type().is_symlink());
+        assert!(std::fs::read(p("target.safetensors")).unwrap().len() > 1000);
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
 }

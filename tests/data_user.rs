@@ -153,6 +153,9 @@ fn bad_captions_and_shards() {
     std::fs::write(t("nonutf8.tar"), shard(&[("a.png", &p), ("a.txt", b"caf\xe9")])).unwrap();
     let msg = err(load_user(&t("nonutf8.tar"), 32));
     assert!(msg.contains("nonutf8.tar") && msg.contains("UTF-8"), "{msg}");
+    std::fs::write(t("twice.tar"), shard(&[("a.png", &p), ("a.txt", b"one"), ("a.jpg", &p)])).unwrap();
+    let msg = err(load_user(&t("twice.tar"), 32));
+    assert!(msg.contains("twice.tar") && msg.contains("key `a` has two images"), "{msg}");
     std::fs::write(t("nocap.tar"), shard(&[("a.png", &p)])).unwrap();
     assert!(err(load_user(&t("nocap.tar"), 32)).contains("no .txt caption"));
     folder(&t("missing"), "captions.csv", "filename,caption\nphoto.jpg,ok\ngone.png,where\n");
@@ -183,4 +186,52 @@ fn bad_captions_and_shards() {
     std::fs::write(t("both").join("captions.tsv"), "filename\tcaption\n").unwrap();
     assert!(err(load_user(&t("both"), 32)).contains("both"));
     assert!(err(load_user(&t("does-not-exist"), 32)).contains("does not exist"));
+}
+
+#[test]
+fn hostile_sizes_files_and_hrefs_are_refused_without_reading_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |name: &str| tmp.path().join(name);
+    let p = png_thirds(8, 8);
+    // a tar entry declaring 2^40 bytes (base-256 size field): refused before any allocation
+    let mut huge = shard(&[("a.png", &p), ("a.txt", b"fine")]);
+    let mut h = tar::Header::new_gnu();
+    h.set_path("b.png").unwrap();
+    h.set_size(1 << 40);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let at = huge.len() - 1024; // before the end-of-archive blocks
+    huge.splice(at..at, h.as_bytes().iter().copied());
+    std::fs::write(t("huge.tar"), &huge).unwrap();
+    let msg = err(load_user(&t("huge.tar"), 32));
+    assert!(msg.contains("b.png") && msg.contains("declares 1099511627776 bytes"), "{msg}");
+    // a gzip file named .tar, and a tar whose header is garbage: no raw bytes on the terminal
+    std::fs::write(t("gz.tar"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]).unwrap();
+    assert!(err(load_user(&t("gz.tar"), 32)).contains("gzip-compressed"));
+    let mut garbage = vec![0x1bu8; 512];
+    garbage[100..109].copy_from_slice(b"\x1b[31m\xff\xfe\x07\x08");
+    std::fs::write(t("garbage.tar"), [&garbage[..], &[0u8; 1024][..]].concat()).unwrap();
+    let msg = err(load_user(&t("garbage.tar"), 32));
+    assert!(msg.contains("garbage.tar") && !msg.chars().any(|c| c.is_control() && c != '\n'), "{msg:?}");
+    // an SVG whose <image> names a file: drawn without it (never read), so the icon is white
+    folder(&t("href"), "captions.csv", "filename,caption\nicon.svg,an icon\nphoto.jpg,a photo\n");
+    let secret = t("secret.png");
+    std::fs::write(&secret, png_thirds(10, 10)).unwrap();
+    let svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" viewBox=\"0 0 10 10\"><image width=\"10\" height=\"10\" xlink:href=\"{}\"/></svg>",
+        secret.display()
+    );
+    std::fs::write(t("href").join("icon.svg"), svg).unwrap();
+    let ds = load_user(&t("href"), 32).unwrap();
+    assert_eq!(ds.captions[0], "an icon");
+    assert!(ds.images[..32 * 32 * 3].iter().all(|&v| v == 255), "the external file must not be drawn");
+    // a FIFO in place of an image: refused at once instead of waiting on it forever
+    #[cfg(unix)]
+    {
+        folder(&t("fifo"), "captions.csv", "filename,caption\npipe.png,a pipe\n");
+        let fifo = t("fifo").join("pipe.png");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let msg = err(load_user(&t("fifo"), 32));
+        assert!(msg.contains("pipe.png") && msg.contains("not a regular file"), "{msg}");
+    }
 }

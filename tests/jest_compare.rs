@@ -40,6 +40,11 @@ fn tiny_compare_writes_a_well_formed_report() {
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(v["command"], "compare");
+    // the settings a script reads back from --json: what ran, not only the first of each
+    assert_eq!(v["methods"].as_array().unwrap().len(), 6, "{v}");
+    assert_eq!(v["filter_ratios"], serde_json::json!([0.8]));
+    assert_eq!((v["steps"].as_u64(), v["eval_every"].as_u64(), v["reference_steps"].as_u64()), (Some(120), Some(40), Some(120)));
+    assert_eq!((v["score_gain"].as_f64(), v["chunks"].as_u64()), (Some(100.0), Some(16)));
     for f in [
         "results.json",
         "index.html",
@@ -301,7 +306,7 @@ fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
         "{:x}",
         <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&tiny_b).unwrap())
     );
-    let e = jest_wgpu::jest::cache::load_cache(&cache_a, &sha_b, "pool", 18689)
+    let e = jest_wgpu::jest::cache::load_cache(&cache_a, &sha_b, "pool", "", 18689)
         .err()
         .unwrap()
         .to_string();

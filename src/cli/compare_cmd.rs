@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::json;
 
@@ -29,6 +29,15 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
         .split(',')
         .map(|f| f.trim().parse::<f64>().with_context(|| format!("--filter-ratios: `{f}` is not a number")))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(m) = methods.iter().enumerate().find_map(|(i, m)| methods[..i].contains(m).then_some(m)) {
+        bail!("--methods lists `{}` twice: each method runs once per seed and filter ratio", m.name());
+    }
+    if let Some(f) = filter_ratios.iter().enumerate().find_map(|(i, f)| filter_ratios[..i].contains(f).then_some(f)) {
+        bail!("--filter-ratios lists {f} twice");
+    }
+    if a.seeds > 0 && a.seed.checked_add(a.seeds as u64 - 1).is_none() {
+        bail!("--seed {} --seeds {} runs past the largest seed ({}): choose a smaller first seed", a.seed, a.seeds, u64::MAX);
+    }
     Ok(CompareOptions {
         preset: a.preset.clone(),
         steps,
@@ -60,7 +69,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
             "{}",
             json!({
                 "command": "compare", "report": o.out, "preset": r.preset, "seed": r.seed, "seeds": r.seeds,
-                "backend": r.backend, "adapter": r.adapter, "filter_ratio": r.filter_ratio, "chunks": r.chunks, "eval_split": r.eval_split,
+                "backend": r.backend, "adapter": r.adapter, "filter_ratio": r.filter_ratio, "filter_ratios": r.filter_ratios,
+                "methods": o.methods.iter().map(|m| m.name()).collect::<Vec<_>>(), "chunks": r.chunks, "score_gain": r.score_gain,
+                "flexi_size": r.flexi_size, "flexi_low_share": r.flexi_low_share, "steps": r.steps, "batch": r.batch,
+                "eval_every": r.eval_every, "eval_split": r.eval_split, "reference_steps": r.reference_steps,
                 "summary": r.summary, "wall_seconds": r.wall_seconds,
             })
         );

@@ -38,7 +38,7 @@ pub enum Cmd {
         cmd: crate::data::cli::DataCmd,
     },
     /// Train the reference model on the curated split
-    TrainReference(TrainArgs),
+    TrainReference(RunArgs),
     /// Train the learner on the pool with a selection method
     Train(TrainArgs),
     /// Held-out zero-shot accuracy and retrieval R@1/R@5 of a saved model
@@ -114,8 +114,10 @@ pub struct CompareArgs {
     /// learners' pool) to choose settings without looking at the test split
     #[arg(long, value_enum, default_value_t = crate::jest::compare::EvalSplit::Test)]
     pub eval_split: crate::jest::compare::EvalSplit,
+    /// override the preset's sub-batch size b (the super-batch is b / (1 − f))
     #[arg(long)]
     pub batch: Option<usize>,
+    /// override the preset's peak learning rate (reference and learners)
     #[arg(long)]
     pub lr: Option<f32>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -131,7 +133,7 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
-impl TrainArgs {
+impl RunArgs {
     /// The checkpoint cadence: `--checkpoint-every` when given, else a resumed run's `stored` one.
     pub fn checkpoint_cadence(&self, stored: usize) -> usize {
         if self.checkpoint_every > 0 {
@@ -142,8 +144,10 @@ impl TrainArgs {
     }
 }
 
+/// What every training run takes: `train-reference` has only these, `train` adds the
+/// selection method's flags.
 #[derive(Args, Debug, Clone)]
-pub struct TrainArgs {
+pub struct RunArgs {
     /// model and recipe preset: tiny | browser | default | large
     #[arg(long, default_value = "default")]
     pub preset: String,
@@ -154,22 +158,11 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
-    /// selection method of the learner: uniform | hard-learner | easy-ref | learnability |
-    /// jest | independent-learnability | flexi-jest
-    #[arg(long, default_value = "uniform")]
-    pub method: String,
-    /// reference model (from train-reference) for the scored methods
-    #[arg(long)]
-    pub reference: Option<PathBuf>,
-    /// filter ratio f = 1 − b/B
-    #[arg(long, default_value_t = 0.8)]
-    pub filter_ratio: f64,
-    #[command(flatten)]
-    pub sel: SelectFlags,
     /// training data: a builtin split (curated | pool) or a folder / .tar of your own
+    /// (default: curated for train-reference, pool for train)
     #[arg(long)]
     pub data: Option<String>,
-    /// where to write the trained weights (safetensors)
+    /// where to write the trained weights (safetensors; default runs/<method>-<preset>-s<seed>.safetensors)
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// folder for resumable checkpoints
@@ -196,6 +189,24 @@ pub struct TrainArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// selection method of the learner: uniform | hard-learner | easy-ref | learnability |
+    /// jest | independent-learnability | flexi-jest
+    #[arg(long, default_value = "uniform")]
+    pub method: String,
+    /// reference model (from train-reference) for the scored methods
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// filter ratio f = 1 − b/B
+    #[arg(long, default_value_t = 0.8)]
+    pub filter_ratio: f64,
+    #[command(flatten)]
+    pub sel: SelectFlags,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
     /// a model file written by train / train-reference --out
     #[arg(long)]
@@ -205,6 +216,7 @@ pub struct EvalArgs {
     /// evaluation data: the builtin test split or a folder / .tar of your own
     #[arg(long, default_value = "test")]
     pub data: String,
+    /// print one JSON object as the last line of stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -215,8 +227,8 @@ pub fn main() -> Result<()> {
     match cli.cmd {
         Some(Cmd::Info { json }) => info::run(json),
         Some(Cmd::Data { cmd }) => crate::data::cli::run(cmd),
-        Some(Cmd::TrainReference(a)) => run::train_cmd(a, true),
-        Some(Cmd::Train(a)) => run::train_cmd(a, false),
+        Some(Cmd::TrainReference(a)) => run::train_reference_cmd(a),
+        Some(Cmd::Train(a)) => run::train_cmd(a),
         Some(Cmd::Eval(a)) => run::eval_cmd(a),
         Some(Cmd::Bench(a)) => bench::run(a),
         Some(Cmd::Compare(a)) => compare_cmd::run(a),

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::backend_choice;
-use super::{EvalArgs, TrainArgs};
+use super::{EvalArgs, RunArgs, TrainArgs};
 use crate::backend::Backend;
 use crate::batch::Encoded;
 use crate::config::Preset;
@@ -20,7 +20,8 @@ use crate::jest::Method;
 use crate::train::{checkpoint_spec, load_checkpoint, load_model, new_model, save_model, train, Progress, RunControl, RunSpec};
 use crate::with_backend;
 
-fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<RunSpec> {
+/// A fresh run's spec; `method` is "reference" or a learner method's name.
+fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec> {
     let mut preset = Preset::named(&a.preset, tok.vocab_size())?;
     if let Some(b) = a.batch {
         preset.train.batch = b;
@@ -28,9 +29,8 @@ fn spec_from_args(a: &TrainArgs, reference: bool, tok: &Tokenizer) -> Result<Run
     if let Some(lr) = a.lr {
         preset.train.lr = lr;
     }
-    let method = if reference { "reference".to_string() } else { Method::parse(&a.method)?.name().to_string() };
-    let data = a.data.clone().unwrap_or_else(|| if reference { "curated" } else { "pool" }.to_string());
-    Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method, data })
+    let data = a.data.clone().unwrap_or_else(|| if method == "reference" { "curated" } else { "pool" }.to_string());
+    Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method: method.to_string(), data })
 }
 
 fn print_eval(ev: &crate::eval::EvalResult) {
@@ -40,8 +40,9 @@ fn print_eval(ev: &crate::eval::EvalResult) {
     );
 }
 
-/// Run one training job on an opened backend; returns the JSON summary.
-fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -> Result<serde_json::Value> {
+/// Run one unscored training job (the reference, or a uniform learner) on an opened backend;
+/// `reference` says which command asked. Returns the JSON summary.
+fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
     let (mut model, spec, progress, run_dir) = match &a.resume {
         Some(dir) => {
@@ -53,7 +54,7 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
             (m, spec, progress, Some(dir.clone()))
         }
         None => {
-            let spec = spec_from_args(a, reference, &tok)?;
+            let spec = spec_from_args(a, method, &tok)?;
             (new_model(be, &spec)?, spec, Progress::default(), a.run_dir.clone())
         }
     };
@@ -74,9 +75,9 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
     );
     let eval_every = progress.eval_every.unwrap_or(a.eval_every);
     let checkpoint_every = a.checkpoint_cadence(progress.checkpoint_every.unwrap_or(0));
+    let out = model_out(a, &spec, None)?;
     let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     save_model(be, &model, &spec, &out)?;
     if let Some(ev) = &rep.eval {
         print_eval(ev);
@@ -102,8 +103,9 @@ fn run_training<B: Backend>(be: &B, a: &TrainArgs, reference: bool, why: &str) -
 
 /// A learner trained with a scored selection method (needs --reference), or resumed from its
 /// run directory.
-fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_json::Value> {
+fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
+    let a = &t.run;
     // a resumed run keeps its stored settings; only --checkpoint-every may change them
     let (start, run_dir) = match &a.resume {
         Some(dir) => {
@@ -112,14 +114,17 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
             (r, Some(dir.clone()))
         }
         None => {
-            let spec = spec_from_args(a, false, &tok)?;
+            let spec = spec_from_args(a, Method::parse(&t.method)?.name(), &tok)?;
             let model = new_model(be, &spec)?;
-            let (select, reference) = (a.sel.config(a.filter_ratio), a.reference.clone());
+            // stored absolute, so `--resume` works from any folder
+            let reference = t.reference.as_deref().map(|r| std::fs::canonicalize(r).with_context(|| format!("cannot read reference checkpoint {}", r.display()))).transpose()?;
+            let select = t.sel.config(t.filter_ratio);
             let fresh = LearnerStart { model, spec, select, reference, eval_every: a.eval_every, checkpoint_every: a.checkpoint_every, progress: LearnerProgress::default() };
             (fresh, a.run_dir.clone())
         }
     };
     let LearnerStart { mut model, spec, select, reference, eval_every, checkpoint_every, progress: start } = start;
+    let out = model_out(a, &spec, reference.as_deref())?;
     let checkpoint_every = a.checkpoint_cadence(checkpoint_every);
     let method = Method::parse(&spec.method)?;
     let bsz = select.super_batch(spec.preset.train.batch)?;
@@ -146,7 +151,6 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
         eval_every, progress: !a.json, log: true, checkpoints,
     };
     let r = train_learner(be, &mut model, &run, start)?;
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     save_model(be, &model, &spec, &out)?;
     eprintln!(
         "R@1 i2t {:.3} t2i {:.3}; selected clean {:.1}%; {:.1} ms/step; model written to {}",
@@ -163,21 +167,68 @@ fn run_selection<B: Backend>(be: &B, a: &TrainArgs, why: &str) -> Result<serde_j
     }))
 }
 
-pub fn train_cmd(a: TrainArgs, reference: bool) -> Result<()> {
+/// Where the trained model goes (`--out`, else runs/<method>-<preset>-s<seed>.safetensors),
+/// checked before any training: writable, and not the reference the run scores with.
+fn model_out(a: &RunArgs, spec: &RunSpec, reference: Option<&std::path::Path>) -> Result<PathBuf> {
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
+    crate::util::check_output_file(&out).context("--out")?;
+    if let Some(r) = reference {
+        if std::fs::canonicalize(r).ok().zip(std::fs::canonicalize(&out).ok()).is_some_and(|(r, o)| r == o) {
+            bail!("--out {} is the reference this run scores with: writing the learner there would replace the reference; choose another --out", out.display());
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh run's --run-dir: writable, and not holding another run's checkpoint (that one is
+/// continued with --resume, never overwritten).
+fn check_fresh_run_dir(dir: &std::path::Path) -> Result<()> {
+    crate::util::check_output_dir(dir).context("--run-dir")?;
+    if dir.join(crate::train::CHECKPOINT_FILE).exists() {
+        let what = match checkpoint_spec(dir) {
+            Ok(spec) => format!("a checkpoint of a `{}` run ({} steps, seed {})", spec.method, spec.steps, spec.seed),
+            Err(_) => "an unreadable checkpoint".to_string(),
+        };
+        bail!("--run-dir {} already holds {what}: continue it with --resume {}, or give a new run another --run-dir", dir.display(), dir.display());
+    }
+    Ok(())
+}
+
+/// `jest-wgpu train-reference`.
+pub fn train_reference_cmd(a: RunArgs) -> Result<()> {
+    run_cmd(&a, None)
+}
+
+/// `jest-wgpu train`.
+pub fn train_cmd(a: TrainArgs) -> Result<()> {
+    run_cmd(&a.run, Some(&a))
+}
+
+fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
     if a.checkpoint_every > 0 && a.run_dir.is_none() && a.resume.is_none() {
         bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
     }
-    let (chosen, why) = backend_choice::open(a.backend)?;
+    match (&a.run_dir, &a.resume) {
+        (_, Some(dir)) => crate::train::remove_stale_temporaries(dir),
+        (Some(dir), None) => check_fresh_run_dir(dir)?,
+        (None, None) => {}
+    }
     // a resumed run is what its checkpoint says it is, whatever --method says
-    let method = match (&a.resume, reference) {
-        (_, true) => "reference".to_string(),
-        (Some(dir), false) => checkpoint_spec(dir)?.method,
-        (None, false) => Method::parse(&a.method)?.name().to_string(),
+    let method = match (&a.resume, train) {
+        (_, None) => "reference".to_string(),
+        (Some(dir), Some(_)) => checkpoint_spec(dir)?.method,
+        (None, Some(t)) => Method::parse(&t.method)?.name().to_string(),
     };
-    let v = if method == "reference" || method == Method::Uniform.name() {
-        with_backend!(chosen, |be| run_training(&be, &a, reference, &why))?
-    } else {
-        with_backend!(chosen, |be| run_selection(&be, &a, &why))?
+    if let (Some(r), None, true) = (train.and_then(|t| t.reference.as_deref()), &a.resume, method == Method::Uniform.name()) {
+        eprintln!("note: --method uniform scores nothing, so --reference {} is not used", r.display());
+    }
+    if a.data.as_deref() == Some("test") {
+        eprintln!("warning: training on the test split, which every evaluation also uses: its R@1 then measures memorisation, not generalisation");
+    }
+    let (chosen, why) = backend_choice::open(a.backend)?;
+    let v = match train {
+        Some(t) if method != "reference" && method != Method::Uniform.name() => with_backend!(chosen, |be| run_selection(&be, t, &why))?,
+        _ => with_backend!(chosen, |be| run_training(&be, a, train.is_none(), &method, &why))?,
     };
     if a.json {
         println!("{v}");

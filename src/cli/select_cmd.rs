@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
@@ -29,12 +29,16 @@ pub struct SelectArgs {
     /// a learner checkpoint: score by learnability instead of the reference alone (easy-ref)
     #[arg(long)]
     pub learner: Option<PathBuf>,
+    /// examples scored together; the joint sampler keeps `keep` of each super-batch
     #[arg(long, default_value_t = 320)]
     pub super_batch: usize,
+    /// chunks of the joint sampler (the kept count per super-batch is rounded down to a multiple)
     #[arg(long, default_value_t = crate::jest::DEFAULT_CHUNKS)]
     pub chunks: usize,
+    /// score gain g (higher: closer to greedy top-k of the conditional scores)
     #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN)]
     pub score_gain: f32,
+    /// seed of the super-batch order and the sampler's Gumbel noise
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -42,6 +46,7 @@ pub struct SelectArgs {
     /// output folder
     #[arg(long)]
     pub out: PathBuf,
+    /// print summary.json as one JSON object on the last line of stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -75,6 +80,7 @@ fn to_csv(kept: &[Kept]) -> String {
 }
 
 pub fn run(a: SelectArgs) -> Result<()> {
+    crate::util::check_output_dir(&a.out).context("--out")?;
     let (chosen, why) = backend_choice::open(a.backend)?;
     eprintln!("backend: {why}");
     let tok = Tokenizer::builtin()?;
@@ -88,8 +94,14 @@ pub fn run(a: SelectArgs) -> Result<()> {
         score_gain: a.score_gain,
         seed: a.seed,
     };
+    let bsz = a.super_batch.min(data.len());
+    if a.super_batch > data.len() {
+        eprintln!("note: --super-batch {} exceeds the {} items: they are scored as one super-batch", a.super_batch, data.len());
+    }
+    if bsz > 0 && data.len() % bsz > 0 {
+        eprintln!("note: the {} items after the last whole super-batch of {bsz} (in the order --seed shuffles) are not scored", data.len() % bsz);
+    }
     let kept = with_backend!(chosen, |be| curate(&be, &data, &tok, &o))?;
-    std::fs::create_dir_all(&a.out)?;
     write_atomic(&a.out.join("selected.csv"), to_csv(&kept).as_bytes())?;
     let jsonl: String = kept.iter().map(|k| serde_json::to_string(k).map(|s| s + "\n")).collect::<Result<_, _>>()?;
     write_atomic(&a.out.join("selected.jsonl"), jsonl.as_bytes())?;

@@ -220,7 +220,7 @@ pub fn load_assets(dir: &Path) -> Result<(DemoData, Vec<u8>)> {
     let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}/{f}: build it with `jest-wgpu web-assets`", dir.display()));
     let manifest = String::from_utf8(read("data/manifest.json")?).context("data/manifest.json is not UTF-8")?;
     let f: Vec<Vec<u8>> = ["curated.png", "curated.tsv", "pool.png", "pool.tsv", "test.png", "test.tsv"].iter().map(|n| read(&format!("data/{n}"))).collect::<Result<_>>()?;
-    let data = DemoData::from_files(&manifest, [(&f[0], &f[1]), (&f[2], &f[3]), (&f[4], &f[5])])?;
+    let data = DemoData::from_files(&manifest, [(&f[0], &f[1]), (&f[2], &f[3]), (&f[4], &f[5])], &format!("{}/data", dir.display()))?;
     Ok((data, read("reference.safetensors")?))
 }
 

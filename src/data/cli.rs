@@ -43,6 +43,7 @@ pub enum DataCmd {
         /// Number of items (sampled with --seed).
         #[arg(long, default_value_t = 48)]
         count: usize,
+        /// Images per row of the sheet.
         #[arg(long, default_value_t = 8)]
         columns: usize,
         /// Only items of this noise kind (clean, mismatched, blank, generic, boilerplate, near_duplicate, slug).
@@ -130,12 +131,14 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             Ok(())
         }
         DataCmd::Preview { split, out, count, columns, noise, seed, skip_bad } => {
+            anyhow::ensure!(count > 0 && columns > 0, "--count and --columns must be at least 1 (got {count} and {columns})");
+            crate::util::check_output_file(&out).context("--out")?;
             let ds = load_any(&split, skip_bad)?;
             let want: Option<NoiseKind> = noise.as_deref().map(str::parse).transpose()?;
             let mut idx: Vec<usize> = (0..ds.len()).filter(|&i| want.is_none_or(|k| ds.noise[i] == k)).collect();
             anyhow::ensure!(!idx.is_empty(), "{} has no items of noise kind {}", ds.name, noise.unwrap_or_default());
             SplitMix64::new(seed).shuffle(&mut idx);
-            idx.truncate(count.max(1));
+            idx.truncate(count);
             write_contact_sheet(&ds, &idx, columns, &out).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} ({} items of {})", out.display(), idx.len(), ds.name);
             Ok(())

@@ -1,7 +1,7 @@
 //! Decodes user images (PNG, JPEG, SVG) of any size to square RGB: centre crop, then resize.
 
 use super::render::render_svg;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use image::imageops::FilterType;
 
 /// Image formats recognised by file extension (lowercase).
@@ -21,7 +21,8 @@ pub fn decode_to_square(bytes: &[u8], ext: &str, size: usize) -> Result<Vec<u8>>
         "jpg" | "jpeg" => image::ImageFormat::Jpeg,
         other => anyhow::bail!("unsupported image type `.{other}` (use png, jpg or svg)"),
     };
-    let img = image::load_from_memory_with_format(bytes, fmt).context("corrupt or truncated image")?;
+    // the image crate's error repeats its cause in its source: keep the message once
+    let img = image::load_from_memory_with_format(bytes, fmt).map_err(|e| anyhow::anyhow!("corrupt or truncated image: {e}"))?;
     let rgba = img.to_rgba8();
     let (w, h) = rgba.dimensions();
     anyhow::ensure!(w > 0 && h > 0, "image has zero size");

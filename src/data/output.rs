@@ -9,17 +9,8 @@ use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::Path;
 
-/// Writes `bytes` to `path` via a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
+pub use crate::util::write_atomic;
 
 const MIT_FLUENT: &str = "MIT License\n\nCopyright (c) Microsoft Corporation.\n\n\
 Permission is hereby granted, free of charge, to any person obtaining a copy of this software and \

@@ -4,8 +4,11 @@ use anyhow::{Context, Result};
 use resvg::{tiny_skia, usvg};
 
 /// Renders an SVG document to `size×size` RGB (HWC), fitted with its aspect kept, centred, on white.
+/// Only what the document holds is drawn: an `<image>` that names a file or URL is skipped (a
+/// hostile href could name /dev/zero, a FIFO or any file of the user's); data: URLs still work.
 pub fn render_svg(svg: &[u8], size: usize) -> Result<Vec<u8>> {
-    let opt = usvg::Options::default();
+    let mut opt = usvg::Options::default();
+    opt.image_href_resolver.resolve_string = Box::new(|_, _| None);
     let tree = usvg::Tree::from_data(svg, &opt).context("SVG could not be parsed")?;
     let ts = tree.size();
     let (w, h) = (ts.width(), ts.height());

@@ -6,7 +6,7 @@ use super::{Dataset, NoiseKind};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Component, Path, PathBuf};
 
 /// How to treat items that cannot be used (missing/corrupt image, empty or non-UTF-8 caption).
@@ -141,11 +141,29 @@ fn folder_items(captions: &Path, root: &Path) -> Result<Vec<RawItem>> {
         let image = if !IMAGE_EXTS.contains(&ext.as_str()) {
             Err(anyhow::anyhow!("unsupported image type `{}` (use png, jpg or svg)", r.file))
         } else {
-            std::fs::read(&p).with_context(|| format!("image {} not found or unreadable", p.display()))
+            read_image_file(&p)
         };
         out.push(RawItem { what, key: r.file, ext, image, caption: Ok(r.caption) });
     }
     Ok(out)
+}
+
+/// The most bytes one image or caption file may have (a 32×32 icon needs a few KiB; this
+/// refuses a hostile size before anything is allocated or read).
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// An image file of a folder dataset: a regular file (a link to one is followed) of at most
+/// MAX_FILE_BYTES — never a FIFO or device, which would hang or never end.
+fn read_image_file(p: &Path) -> Result<Vec<u8>> {
+    let m = std::fs::metadata(p).with_context(|| format!("image {} not found or unreadable", p.display()))?;
+    anyhow::ensure!(m.is_file(), "image {} is not a regular file (a folder, FIFO or device)", p.display());
+    anyhow::ensure!(m.len() <= MAX_FILE_BYTES, "image {} has {} bytes, more than the {} MiB an image may hold", p.display(), m.len(), MAX_FILE_BYTES >> 20);
+    let mut buf = Vec::with_capacity(m.len() as usize);
+    std::fs::File::open(p)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf))
+        .with_context(|| format!("image {} not found or unreadable", p.display()))?;
+    anyhow::ensure!(buf.len() as u64 <= MAX_FILE_BYTES, "image {} grew past {} MiB while being read", p.display(), MAX_FILE_BYTES >> 20);
+    Ok(buf)
 }
 
 /// Reads a WebDataset shard: entries `<key>.<ext>` grouped by key (path up to the first dot of
@@ -154,13 +172,23 @@ fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
     let sname = shard.display().to_string();
     let len = std::fs::metadata(shard).with_context(|| format!("reading {sname}"))?.len();
     anyhow::ensure!(len > 0, "shard {sname} is empty (0 bytes)");
-    let file = std::fs::File::open(shard).with_context(|| format!("opening {sname}"))?;
+    let mut file = std::fs::File::open(shard).with_context(|| format!("opening {sname}"))?;
+    let mut magic = [0u8; 2];
+    if file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
+        anyhow::bail!("shard {sname} is gzip-compressed: decompress it first (gunzip, or tar -xzf and point --data at the folder)");
+    }
+    file.seek(std::io::SeekFrom::Start(0)).with_context(|| format!("reading {sname}"))?;
     let mut ar = tar::Archive::new(std::io::BufReader::new(file));
     let mut order: Vec<String> = Vec::new();
     type Parts = (Option<(String, Vec<u8>)>, Option<Vec<u8>>);
     let mut parts: HashMap<String, Parts> = HashMap::new();
     for entry in ar.entries().with_context(|| format!("shard {sname} is not a readable tar file"))? {
-        let mut entry = entry.with_context(|| format!("shard {sname} is corrupt or truncated"))?;
+        // the tar crate's message can quote raw header bytes: escape them for the terminal
+        let mut entry = entry.map_err(|e| {
+            let why: String = e.to_string().escape_debug().to_string();
+            let short: String = why.chars().take(160).collect();
+            anyhow::anyhow!("shard {sname} is corrupt or truncated: {short}{}", if short.len() < why.len() { "…" } else { "" })
+        })?;
         let path = entry.path().with_context(|| format!("shard {sname}: an entry has an unreadable path"))?.into_owned();
         let name = path.to_string_lossy().into_owned();
         anyhow::ensure!(
@@ -183,17 +211,24 @@ fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
         if !is_img && ext != "txt" {
             continue;
         }
-        let mut buf = Vec::with_capacity(entry.size() as usize);
+        let size = entry.size();
+        anyhow::ensure!(
+            size <= MAX_FILE_BYTES,
+            "shard {sname}: entry `{name}` declares {size} bytes, more than the {} MiB an image or caption may hold; refusing the shard",
+            MAX_FILE_BYTES >> 20
+        );
+        let mut buf = Vec::with_capacity(size as usize);
         entry.read_to_end(&mut buf).with_context(|| format!("shard {sname}: entry `{name}` is truncated"))?;
         if !parts.contains_key(&key) {
             order.push(key.clone());
         }
-        let slot = parts.entry(key).or_default();
-        if is_img {
-            slot.0 = Some((ext, buf));
-        } else {
-            slot.1 = Some(buf);
-        }
+        let slot = parts.entry(key.clone()).or_default();
+        let taken = if is_img { slot.0.replace((ext, buf)).is_some() } else { slot.1.replace(buf).is_some() };
+        anyhow::ensure!(
+            !taken,
+            "shard {sname}: key `{key}` has two {}; each sample needs one image and one .txt caption",
+            if is_img { "images" } else { "captions" }
+        );
     }
     anyhow::ensure!(!order.is_empty(), "shard {sname} holds no <key>.png|jpg|svg + <key>.txt pairs");
     Ok(order

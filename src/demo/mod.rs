@@ -102,15 +102,16 @@ pub struct DemoData {
 }
 
 impl DemoData {
-    /// From the files `demo::assets` writes (manifest + PNG atlas + TSV per split). The
-    /// datasets are leaked on purpose: the page loads them once and keeps them to the end.
-    pub fn from_files(manifest: &str, files: [(&[u8], &[u8]); 3]) -> Result<DemoData> {
-        let manifest: serde_json::Value = serde_json::from_str(manifest).context("the demo's data/manifest.json is not valid JSON")?;
+    /// From the files `demo::assets` writes (manifest + PNG atlas + TSV per split) in the folder
+    /// `dir` (named in errors). The datasets are leaked on purpose: the page loads them once and
+    /// keeps them to the end.
+    pub fn from_files(manifest: &str, files: [(&[u8], &[u8]); 3], dir: &str) -> Result<DemoData> {
+        let manifest: serde_json::Value = serde_json::from_str(manifest).with_context(|| format!("the demo's {dir}/manifest.json is not valid JSON"))?;
         let tok = Tokenizer::builtin()?;
         let text_len = Preset::named(PRESET, tok.vocab_size())?.model.text_len;
         let mut enc = Vec::new();
         for (split, (png, tsv)) in SplitName::ALL.into_iter().zip(files) {
-            let ds = crate::data::load_split_parts(&manifest, png, tsv, split, "assets/data")?;
+            let ds = crate::data::load_split_parts(&manifest, png, tsv, split, dir)?;
             let ds: &'static Dataset = Box::leak(Box::new(ds));
             enc.push(Encoded::new(ds, &tok, text_len));
         }

@@ -33,7 +33,7 @@ impl JsDemoData {
     /// From the files under web/assets/data (manifest text, then PNG atlas + TSV per split).
     #[allow(clippy::too_many_arguments)]
     pub fn load(manifest: &str, curated_png: &[u8], curated_tsv: &[u8], pool_png: &[u8], pool_tsv: &[u8], test_png: &[u8], test_tsv: &[u8]) -> Result<JsDemoData, JsError> {
-        let data = DemoData::from_files(manifest, [(curated_png, curated_tsv), (pool_png, pool_tsv), (test_png, test_tsv)]).map_err(js_err)?;
+        let data = DemoData::from_files(manifest, [(curated_png, curated_tsv), (pool_png, pool_tsv), (test_png, test_tsv)], "assets/data").map_err(js_err)?;
         Ok(JsDemoData(Rc::new(data)))
     }
     pub fn pool_len(&self) -> usize {

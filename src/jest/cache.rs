@@ -1,6 +1,7 @@
 //! Reference embeddings of every pool item, computed once after reference training and stored
 //! beside the reference checkpoint (`<ref>.pool-emb.safetensors`); recomputed when the
-//! checkpoint or the pool changes (its SHA-256 and the pool's name and size are recorded).
+//! checkpoint or the pool changes (the checkpoint's SHA-256 and the pool's name, size and a
+//! SHA-256 of its images and tokens are recorded), or when the file is malformed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -50,13 +51,23 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
+/// SHA-256 of what the reference embeds: every image byte, token and caption length.
+pub fn pool_sha256(pool: &Encoded) -> String {
+    let mut h = Sha256::new();
+    h.update(&pool.data.images);
+    h.update(bytemuck::cast_slice::<u32, u8>(&pool.tokens));
+    h.update(bytemuck::cast_slice::<u32, u8>(&pool.lens));
+    format!("{:x}", h.finalize())
+}
+
 /// Load the cache if it belongs to this reference and pool, else compute and store it. Also
 /// returns the reference file's SHA-256 (hashed here, once, for callers that record it).
 pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded, pool_name: &str) -> Result<(RefCache, String)> {
     let sha = sha256_file(reference)?;
+    let pool_sha = pool_sha256(pool);
     let path = cache_path(reference);
     if path.exists() {
-        match load_cache(&path, &sha, pool_name, pool.len()) {
+        match load_cache(&path, &sha, pool_name, &pool_sha, pool.len()) {
             Ok(c) => return Ok((c, sha)),
             Err(e) => eprintln!("recomputing the reference embeddings: {e:#}"),
         }
@@ -68,29 +79,45 @@ pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded
     eprintln!("embedding the pool ({} items) with the reference model once…", pool.len());
     let (u, v) = embed_all(be, &mut model, pool)?;
     let tb = be.read(&model.params.get(model.t_bias).value)?;
+    if !u.iter().chain(&v).chain(&tb).all(|x| x.is_finite()) {
+        bail!("the reference {} gives non-finite embeddings or temperature (NaN/inf): the checkpoint is diverged; train the reference again", reference.display());
+    }
     let d = spec.preset.model.embed_dim;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "jest-wgpu-ref-embeddings-1".to_string());
     meta.insert("reference_sha256".to_string(), sha.clone());
     meta.insert("data".to_string(), pool_name.to_string());
+    meta.insert("pool_sha256".to_string(), pool_sha);
     let n = pool.len();
-    save_safetensors(&path, &[("u".into(), vec![n, d], u.clone()), ("v".into(), vec![n, d], v.clone()), ("t_bias".into(), vec![2], tb.clone())], meta)?;
+    let tensors = [("u".into(), vec![n, d], u), ("v".into(), vec![n, d], v), ("t_bias".into(), vec![2], tb)];
+    // the cache only saves time: a folder it cannot be written to costs a recomputation next run
+    if let Err(e) = save_safetensors(&path, &tensors, meta) {
+        eprintln!("warning: the reference embeddings are not cached ({e:#}); the next run computes them again");
+    }
+    let [(_, _, u), (_, _, v), (_, _, tb)] = tensors;
     Ok((RefCache { u, v, d, t_bias: [tb[0], tb[1]], n }, sha))
 }
 
-/// Read a cache, refusing one made from another checkpoint or pool.
-pub fn load_cache(path: &Path, reference_sha256: &str, pool_name: &str, n: usize) -> Result<RefCache> {
+/// Read a cache, refusing one made from another checkpoint or pool, or one that is malformed.
+pub fn load_cache(path: &Path, reference_sha256: &str, pool_name: &str, pool_sha256: &str, n: usize) -> Result<RefCache> {
     let (t, meta) = load_safetensors(path)?;
     let got = meta.get("reference_sha256").map(String::as_str).unwrap_or("");
     if got != reference_sha256 {
         bail!("{} was computed from another reference checkpoint (sha256 {got:.12}…, expected {reference_sha256:.12}…)", path.display());
     }
     let data = meta.get("data").map(String::as_str).unwrap_or("");
-    let (Some((us, u)), Some((_, v)), Some((_, tb))) = (t.get("u"), t.get("v"), t.get("t_bias")) else {
+    let (Some((us, u)), Some((vs, v)), Some((ts, tb))) = (t.get("u"), t.get("v"), t.get("t_bias")) else {
         bail!("{} lacks u, v or t_bias", path.display());
     };
-    if data != pool_name || us[0] != n {
-        bail!("{} holds embeddings of `{data}` ({} items), not `{pool_name}` ({n} items)", path.display(), us[0]);
+    if data != pool_name || us.first() != Some(&n) || meta.get("pool_sha256").map(String::as_str) != Some(pool_sha256) {
+        bail!("{} holds embeddings of `{data}` ({} items) as it was then, not `{pool_name}` ({n} items) as it is now", path.display(), us.first().unwrap_or(&0));
     }
-    Ok(RefCache { u: u.clone(), v: v.clone(), d: us[1], t_bias: [tb[0], tb[1]], n })
+    let d = us.get(1).copied().unwrap_or(0);
+    if us.len() != 2 || d == 0 || vs != us || u.len() != n * d || v.len() != n * d || ts.as_slice() != [2] || tb.len() != 2 {
+        bail!("{} is malformed: u {us:?}, v {vs:?}, t_bias {ts:?} (expected [{n}, d], [{n}, d], [2])", path.display());
+    }
+    if !u.iter().chain(v).chain(tb).all(|x| x.is_finite()) {
+        bail!("{} holds non-finite values (NaN/inf)", path.display());
+    }
+    Ok(RefCache { u: u.clone(), v: v.clone(), d, t_bias: [tb[0], tb[1]], n })
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::cache::reference_embeddings;
 use super::learner::{train_learner, LearnerRun};
@@ -200,6 +200,10 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     }
     let tok = Tokenizer::builtin()?;
     let p = preset(o, tok.vocab_size())?;
+    p.train.validate(o.steps)?;
+    if o.reference_steps == 0 {
+        bail!("--reference-steps must be at least 1");
+    }
     for &f in &o.filter_ratios {
         let sel = o.select(f);
         let bsz = sel.super_batch(p.train.batch)?;
@@ -208,6 +212,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
         }
         p.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
     }
+    crate::util::check_output_dir(&o.out).context("--out")?;
     let (curated, pool) = (load_builtin(SplitName::Curated)?, load_builtin(SplitName::Pool)?);
     let (pool, test) = match o.eval_split {
         EvalSplit::Test => (pool, load_builtin(SplitName::Test)?),
