@@ -8,6 +8,10 @@ use anyhow::{bail, Context, Result};
 /// written through, not replaced). Refuses a path that exists and is not a regular file — a
 /// folder, a device, a FIFO, a socket — and a link to nothing, so no output replaces them.
 pub fn output_file(path: &Path) -> Result<PathBuf> {
+    let raw = path.as_os_str().as_encoded_bytes();
+    if raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." || path.file_name().is_none() {
+        bail!("{} names a folder: give the output a file path", path.display());
+    }
     let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() && is_link => std::fs::canonicalize(path).with_context(|| format!("cannot resolve the link {}", path.display())),
@@ -18,6 +22,28 @@ pub fn output_file(path: &Path) -> Result<PathBuf> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(path.to_path_buf()),
         Err(e) => Err(e).with_context(|| format!("cannot inspect the output path {}", path.display())),
     }
+}
+
+/// Whether two paths name the same file, existing or not: by their resolved forms where both
+/// exist, else by their absolute forms with `.` and `..` taken lexically.
+pub fn same_place(a: &Path, b: &Path) -> bool {
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        return a == b;
+    }
+    let lexical = |p: &Path| -> Option<PathBuf> {
+        let mut out = PathBuf::new();
+        for c in std::path::absolute(p).ok()?.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    };
+    lexical(a).is_some_and(|x| Some(x) == lexical(b))
 }
 
 /// Write `data` to `path` atomically: a temporary file in the same folder, then rename (the
@@ -46,7 +72,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// Check before any work that a file can be written at `path` later: not a folder or special
-/// file, its folder creatable and writable. Creates the folder; leaves no file behind.
+/// file, its folder creatable and writable. Creates nothing, leaves nothing behind.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn check_output_file(path: &Path) -> Result<()> {
     let path = output_file(path)?;
@@ -56,15 +82,29 @@ pub fn check_output_file(path: &Path) -> Result<()> {
     }
 }
 
-/// Check before any work that files can be written into the folder `dir` (created if missing).
+/// Check before any work that files can be written into the folder `dir`: it is a folder or
+/// can be made one, in a place this process may write. Creates nothing, leaves nothing behind.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn check_output_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("{} exists and is not a folder: choose another output folder", dir.display());
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
-    let probe = dir.join(format!(".jest-wgpu-write-test{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("cannot write into the output folder {}: choose one you can write to", dir.display()))?;
+    // the nearest part of the path that exists is where the folder would be made
+    let mut at = dir;
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !at.is_dir() {
+        bail!("cannot make the output folder {}: {} is not a folder", dir.display(), at.display());
+    }
+    let probe = at.join(format!(".jest-wgpu-write-test{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("cannot write into {} (for the output folder {}): choose a folder you can write to", at.display(), dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -112,8 +112,23 @@ fn killed_selection_run_resumes_to_the_same_run() {
 
         let run_dir = dir.path().join(format!("run-{method}"));
         kill_after_first_checkpoint(&[&with_ref[..], &["--out", &out("b")]].concat(), &run_dir);
-        // only the run directory: the method, selection settings, reference and cadence are stored
-        let resumed = run(&["train", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--out", &out("c")]);
+        // only the run directory: the method, selection settings, reference and cadence are stored;
+        // a reference that moved since is named again with --reference and checked by its hash
+        let moved = dir.path().join("moved-ref.safetensors");
+        let out_c = out("c");
+        let mut resume = vec!["train", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--out", &out_c];
+        if method == "jest" {
+            std::fs::rename(&reference, &moved).unwrap();
+            let lost = run(&resume);
+            assert!(!lost.status.success() && stderr(&lost).contains("pass its new path with --reference"), "{}", stderr(&lost));
+            let wrong = run(&[&resume[..], &["--reference", &out("a")]].concat());
+            assert!(!wrong.status.success() && stderr(&wrong).contains("is not the reference"), "{}", stderr(&wrong));
+            resume.extend(["--reference", moved.to_str().unwrap()]);
+        }
+        let resumed = run(&resume);
+        if method == "jest" {
+            std::fs::rename(&moved, &reference).unwrap();
+        }
         assert!(resumed.status.success(), "{method}: {}", stderr(&resumed));
         assert!(stderr(&resumed).contains("resuming"), "{}", stderr(&resumed));
         let got = last_json(&resumed);
@@ -127,7 +142,8 @@ fn killed_selection_run_resumes_to_the_same_run() {
     let mut bytes = std::fs::read(&reference).unwrap();
     bytes.push(0);
     std::fs::write(&reference, bytes).unwrap();
-    let out = run(&["train", "--resume", dir.path().join("run-jest").to_str().unwrap(), "--backend", "cpu"]);
+    // (run-jest now records the moved path it was resumed with; run-flexi-jest the original)
+    let out = run(&["train", "--resume", dir.path().join("run-flexi-jest").to_str().unwrap(), "--backend", "cpu"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("changed since the run"), "{}", stderr(&out));
 }
@@ -215,6 +231,7 @@ fn outputs_are_checked_first_and_never_replace_what_is_there() {
     };
     std::fs::create_dir(p("folder")).unwrap();
     refused(&[&["train-reference"], &tiny[..], &["--out", &p("folder")]].concat(), "is a folder");
+    refused(&[&["train-reference"], &tiny[..], &["--out", &format!("{}/", p("new"))]].concat(), "names a folder");
     std::fs::write(p("file"), b"keep me").unwrap();
     refused(&["select", "--reference", &p("none.safetensors"), "--backend", "cpu", "--out", &p("file")], "is not a folder");
     refused(&["compare", "--preset", "tiny", "--backend", "cpu", "--out", &p("file")], "is not a folder");
@@ -230,6 +247,7 @@ fn outputs_are_checked_first_and_never_replace_what_is_there() {
     assert!(r.status.success(), "{}", stderr(&r));
     let ckpt = std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap();
     refused(&[&["train"], &tiny[..], &["--run-dir", &p("run"), "--out", &p("l.safetensors")]].concat(), "--resume");
+    refused(&[&["train-reference"], &tiny[..], &["--run-dir", &p("run2"), "--out", &p("run2/checkpoint.safetensors")]].concat(), "the run's own checkpoint");
     assert_eq!(std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap(), ckpt);
 
     // the learner never lands on the reference it scores with
@@ -247,6 +265,7 @@ fn outputs_are_checked_first_and_never_replace_what_is_there() {
         assert!(std::fs::symlink_metadata(p("link.safetensors")).unwrap().file_type().is_symlink());
         assert!(std::fs::read(p("target.safetensors")).unwrap().len() > 1000);
     }
+    assert!(!dir.path().join("new").exists() && !dir.path().join("run2").exists(), "a refused run leaves no folder behind");
     let leftovers: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect();
     assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
 }

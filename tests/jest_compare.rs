@@ -191,6 +191,10 @@ fn impossible_selection_settings_fail_before_training() {
             "unknown --method `magic`",
         ),
         (
+            &["compare", "--preset", "tiny", "--methods", "jest,learnability"],
+            "two names of one method (jest)",
+        ),
+        (
             &[
                 "compare",
                 "--preset",

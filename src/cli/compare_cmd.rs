@@ -19,18 +19,24 @@ pub const DEFAULT_REFERENCE_STEPS: usize = 2000;
 
 fn options(a: &CompareArgs) -> Result<CompareOptions> {
     let steps = a.steps.unwrap_or(600);
-    let methods: Vec<Method> = if a.methods.trim() == "all" {
-        ["uniform", "hard-learner", "easy-ref", "independent-learnability", "jest", "flexi-jest"].iter().map(|m| Method::parse(m)).collect::<Result<_>>()?
+    let names: Vec<&str> = if a.methods.trim() == "all" {
+        vec!["uniform", "hard-learner", "easy-ref", "independent-learnability", "jest", "flexi-jest"]
     } else {
-        a.methods.split(',').map(|m| Method::parse(m.trim())).collect::<Result<_>>()?
+        a.methods.split(',').map(str::trim).collect()
     };
+    let methods: Vec<Method> = names.iter().map(|m| Method::parse(m)).collect::<Result<_>>()?;
     let filter_ratios = a
         .filter_ratios
         .split(',')
         .map(|f| f.trim().parse::<f64>().with_context(|| format!("--filter-ratios: `{f}` is not a number")))
         .collect::<Result<Vec<_>>>()?;
-    if let Some(m) = methods.iter().enumerate().find_map(|(i, m)| methods[..i].contains(m).then_some(m)) {
-        bail!("--methods lists `{}` twice: each method runs once per seed and filter ratio", m.name());
+    for (i, m) in methods.iter().enumerate() {
+        if let Some(j) = methods[..i].iter().position(|e| e == m) {
+            if names[i] == names[j] {
+                bail!("--methods lists `{}` twice: each method runs once per seed and filter ratio", names[i]);
+            }
+            bail!("--methods lists `{}` and `{}`, two names of one method ({}): keep one", names[j], names[i], m.name());
+        }
     }
     if let Some(f) = filter_ratios.iter().enumerate().find_map(|(i, f)| filter_ratios[..i].contains(f).then_some(f)) {
         bail!("--filter-ratios lists {f} twice");

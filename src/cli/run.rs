@@ -29,7 +29,12 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
     if let Some(lr) = a.lr {
         preset.train.lr = lr;
     }
-    let data = a.data.clone().unwrap_or_else(|| if method == "reference" { "curated" } else { "pool" }.to_string());
+    let data = match &a.data {
+        // a folder or shard of the user's is stored absolute, so --resume reads it from anywhere
+        Some(d) if d.parse::<crate::data::SplitName>().is_err() => std::fs::canonicalize(d).map(|p| p.display().to_string()).unwrap_or_else(|_| d.clone()),
+        Some(d) => d.clone(),
+        None => if method == "reference" { "curated" } else { "pool" }.to_string(),
+    };
     Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method: method.to_string(), data })
 }
 
@@ -75,7 +80,7 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     );
     let eval_every = progress.eval_every.unwrap_or(a.eval_every);
     let checkpoint_every = a.checkpoint_cadence(progress.checkpoint_every.unwrap_or(0));
-    let out = model_out(a, &spec, None)?;
+    let out = model_out(a, &spec, run_dir.as_deref(), None)?;
     let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     save_model(be, &model, &spec, &out)?;
@@ -109,7 +114,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     // a resumed run keeps its stored settings; only --checkpoint-every may change them
     let (start, run_dir) = match &a.resume {
         Some(dir) => {
-            let r = load_learner(be, dir)?;
+            let r = load_learner(be, dir, t.reference.as_deref())?;
             eprintln!("resuming {} at step {} of {} (its stored method, selection settings, reference and cadence)", dir.display(), r.progress.done, r.spec.steps);
             (r, Some(dir.clone()))
         }
@@ -124,7 +129,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
         }
     };
     let LearnerStart { mut model, spec, select, reference, eval_every, checkpoint_every, progress: start } = start;
-    let out = model_out(a, &spec, reference.as_deref())?;
+    let out = model_out(a, &spec, run_dir.as_deref(), reference.as_deref())?;
     let checkpoint_every = a.checkpoint_cadence(checkpoint_every);
     let method = Method::parse(&spec.method)?;
     let bsz = select.super_batch(spec.preset.train.batch)?;
@@ -169,13 +174,15 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
 
 /// Where the trained model goes (`--out`, else runs/<method>-<preset>-s<seed>.safetensors),
 /// checked before any training: writable, and not the reference the run scores with.
-fn model_out(a: &RunArgs, spec: &RunSpec, reference: Option<&std::path::Path>) -> Result<PathBuf> {
+fn model_out(a: &RunArgs, spec: &RunSpec, run_dir: Option<&std::path::Path>, reference: Option<&std::path::Path>) -> Result<PathBuf> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     crate::util::check_output_file(&out).context("--out")?;
-    if let Some(r) = reference {
-        if std::fs::canonicalize(r).ok().zip(std::fs::canonicalize(&out).ok()).is_some_and(|(r, o)| r == o) {
-            bail!("--out {} is the reference this run scores with: writing the learner there would replace the reference; choose another --out", out.display());
-        }
+    let same = |p: &std::path::Path| crate::util::same_place(p, &out);
+    if reference.is_some_and(same) {
+        bail!("--out {} is the reference this run scores with: writing the learner there would replace the reference; choose another --out", out.display());
+    }
+    if run_dir.is_some_and(|d| same(&d.join(crate::train::CHECKPOINT_FILE))) {
+        bail!("--out {} is the run's own checkpoint: the final model would replace it; choose another --out", out.display());
     }
     Ok(out)
 }
@@ -191,6 +198,7 @@ fn check_fresh_run_dir(dir: &std::path::Path) -> Result<()> {
         };
         bail!("--run-dir {} already holds {what}: continue it with --resume {}, or give a new run another --run-dir", dir.display(), dir.display());
     }
+    crate::train::remove_stale_temporaries(dir);
     Ok(())
 }
 
@@ -209,7 +217,10 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
         bail!("--checkpoint-every needs --run-dir DIR (where the checkpoints go)");
     }
     match (&a.run_dir, &a.resume) {
-        (_, Some(dir)) => crate::train::remove_stale_temporaries(dir),
+        (_, Some(dir)) => {
+            crate::util::check_output_dir(dir).context("--resume")?;
+            crate::train::remove_stale_temporaries(dir);
+        }
         (Some(dir), None) => check_fresh_run_dir(dir)?,
         (None, None) => {}
     }
@@ -221,6 +232,11 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
     };
     if let (Some(r), None, true) = (train.and_then(|t| t.reference.as_deref()), &a.resume, method == Method::Uniform.name()) {
         eprintln!("note: --method uniform scores nothing, so --reference {} is not used", r.display());
+    }
+    if let (Some(t), None) = (train, &a.resume) {
+        if t.sel.flexi_size.is_some() && method != Method::FlexiJest.name() {
+            eprintln!("note: --flexi-size only applies to --method flexi-jest; --method {method} scores at full resolution");
+        }
     }
     if a.data.as_deref() == Some("test") {
         eprintln!("warning: training on the test split, which every evaluation also uses: its R@1 then measures memorisation, not generalisation");

@@ -109,7 +109,8 @@ pub fn load_cache(path: &Path, reference_sha256: &str, pool_name: &str, pool_sha
     let (Some((us, u)), Some((vs, v)), Some((ts, tb))) = (t.get("u"), t.get("v"), t.get("t_bias")) else {
         bail!("{} lacks u, v or t_bias", path.display());
     };
-    if data != pool_name || us.first() != Some(&n) || meta.get("pool_sha256").map(String::as_str) != Some(pool_sha256) {
+    // the contents decide, not the name: `../ud` and `/abs/ud` are the same pool
+    if us.first() != Some(&n) || meta.get("pool_sha256").map(String::as_str) != Some(pool_sha256) {
         bail!("{} holds embeddings of `{data}` ({} items) as it was then, not `{pool_name}` ({n} items) as it is now", path.display(), us.first().unwrap_or(&0));
     }
     let d = us.get(1).copied().unwrap_or(0);

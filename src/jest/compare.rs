@@ -213,6 +213,9 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
         p.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
     }
     crate::util::check_output_dir(&o.out).context("--out")?;
+    for f in ["reference.safetensors", "results.json", "index.html"] {
+        crate::util::output_file(&o.out.join(f)).context("--out")?;
+    }
     let (curated, pool) = (load_builtin(SplitName::Curated)?, load_builtin(SplitName::Pool)?);
     let (pool, test) = match o.eval_split {
         EvalSplit::Test => (pool, load_builtin(SplitName::Test)?),

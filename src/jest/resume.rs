@@ -93,8 +93,9 @@ pub struct LearnerStart<B: Backend> {
 }
 
 /// Load `dir/checkpoint.safetensors` of a learner run. The reference it was scored with must
-/// still be the same file: a changed one would silently make a different run.
-pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<LearnerStart<B>> {
+/// still be the same file: a changed one would silently make a different run. `moved` names
+/// that reference at a new place (a moved project): accepted when its SHA-256 is the stored one.
+pub fn load_learner<B: Backend>(be: &B, dir: &Path, moved: Option<&Path>) -> Result<LearnerStart<B>> {
     let (model, spec, done, losses, meta) = load_checkpoint_with(be, dir)?;
     let path = dir.join(CHECKPOINT_FILE);
     let text = meta
@@ -105,15 +106,31 @@ pub fn load_learner<B: Backend>(be: &B, dir: &Path) -> Result<LearnerStart<B>> {
     if s.counts.len() != kinds || s.window.len() != kinds || s.curve.len() != s.selection.len() {
         bail!("{}: corrupt checkpoint (selection state does not match its curve)", path.display());
     }
+    let mut s = s;
     if let (Some(r), Some(want)) = (&s.reference, &s.reference_sha256) {
-        let now = sha256_file(r).with_context(|| format!("the run in {} was scored with reference {}", dir.display(), r.display()))?;
-        if &now != want {
-            bail!(
-                "reference {} changed since the run in {} was checkpointed; resuming would score with another model. Restore that file or start a new run",
-                r.display(),
-                dir.display()
-            );
-        }
+        let r = match moved {
+            Some(m) => {
+                let m = std::fs::canonicalize(m).with_context(|| format!("cannot read reference checkpoint {}", m.display()))?;
+                if &sha256_file(&m)? != want {
+                    bail!("--reference {} is not the reference the run in {} was scored with ({}, sha256 {want:.12}…)", m.display(), dir.display(), r.display());
+                }
+                m
+            }
+            None => {
+                let now = sha256_file(r).with_context(|| {
+                    format!("the run in {} was scored with reference {}; if that file moved, pass its new path with --reference", dir.display(), r.display())
+                })?;
+                if &now != want {
+                    bail!(
+                        "reference {} changed since the run in {} was checkpointed; resuming would score with another model. Restore that file or start a new run",
+                        r.display(),
+                        dir.display()
+                    );
+                }
+                r.clone()
+            }
+        };
+        s.reference = Some(r);
     }
     let mut progress = LearnerProgress { done, losses, curve: s.curve, selection: s.selection, learn_sum: s.learn_sum, learn_n: s.learn_n, ..Default::default() };
     progress.counts.copy_from_slice(&s.counts);
