@@ -84,9 +84,10 @@ fn killed_run_resumes_to_the_same_losses() {
     let run_dir = dir.path().join("run");
     kill_after_first_checkpoint(&[&base[..], &["--out", dir.path().join("b.safetensors").to_str().unwrap()]].concat(), &run_dir);
 
-    let resumed = run(&["train-reference", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--out", dir.path().join("c.safetensors").to_str().unwrap()]);
+    // a run setting given with --resume is ignored, and said to be (the losses below stay the same)
+    let resumed = run(&["train-reference", "--resume", run_dir.to_str().unwrap(), "--backend", "cpu", "--json", "--lr", "0.5", "--out", dir.path().join("c.safetensors").to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(stderr(&resumed).contains("resuming"), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains("resuming") && stderr(&resumed).contains("--lr ignored"), "{}", stderr(&resumed));
     let got = losses_of(&last_json(&resumed));
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {

@@ -238,6 +238,15 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
             eprintln!("note: --flexi-size only applies to --method flexi-jest; --method {method} scores at full resolution");
         }
     }
+    if a.resume.is_some() {
+        let ignored: Vec<&str> = [("--batch", a.batch.is_some()), ("--lr", a.lr.is_some()), ("--data", a.data.is_some())]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect();
+        if !ignored.is_empty() {
+            eprintln!("note: a resumed run keeps its stored settings; {} ignored", ignored.join(", "));
+        }
+    }
     if a.data.as_deref() == Some("test") {
         eprintln!("warning: training on the test split, which every evaluation also uses: its R@1 then measures memorisation, not generalisation");
     }
