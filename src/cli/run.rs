@@ -230,22 +230,23 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
         (Some(dir), Some(_)) => checkpoint_spec(dir)?.method,
         (None, Some(t)) => Method::parse(&t.method)?.name().to_string(),
     };
-    if let (Some(r), None, true) = (train.and_then(|t| t.reference.as_deref()), &a.resume, method == Method::Uniform.name()) {
-        eprintln!("note: --method uniform scores nothing, so --reference {} is not used", r.display());
-    }
-    if let (Some(t), None) = (train, &a.resume) {
-        if t.sel.flexi_size.is_some() && method != Method::FlexiJest.name() {
-            eprintln!("note: --flexi-size only applies to --method flexi-jest; --method {method} scores at full resolution");
+    match (train, &a.resume) {
+        (Some(t), None) => {
+            if let (Some(r), true) = (t.reference.as_deref(), method == Method::Uniform.name()) {
+                eprintln!("note: --method uniform scores nothing, so --reference {} is not used", r.display());
+            }
+            if t.sel.flexi_size.is_some() && method != Method::FlexiJest.name() {
+                eprintln!("note: --flexi-size only applies to --method flexi-jest; --method {method} scores at full resolution");
+            }
         }
-    }
-    if a.resume.is_some() {
-        let ignored: Vec<&str> = [("--batch", a.batch.is_some()), ("--lr", a.lr.is_some()), ("--data", a.data.is_some())]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect();
-        if !ignored.is_empty() {
-            eprintln!("note: a resumed run keeps its stored settings; {} ignored", ignored.join(", "));
+        (_, Some(_)) => {
+            let given = [("--batch", a.batch.is_some()), ("--lr", a.lr.is_some()), ("--data", a.data.is_some())];
+            let ignored: Vec<&str> = given.into_iter().filter_map(|(flag, given)| given.then_some(flag)).collect();
+            if !ignored.is_empty() {
+                eprintln!("note: a resumed run keeps its stored settings; {} ignored", ignored.join(", "));
+            }
         }
+        (None, None) => {}
     }
     if a.data.as_deref() == Some("test") {
         eprintln!("warning: training on the test split, which every evaluation also uses: its R@1 then measures memorisation, not generalisation");

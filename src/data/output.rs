@@ -5,12 +5,11 @@ use super::build::{BuildOptions, INJECTED, MAX_TITLE_RUN_IN_POOL, SPLIT_FRACTION
 use super::builtin::split_tsv;
 use super::sources::{hex, SourceInfo};
 use super::{Dataset, NoiseKind, SplitName, Tokenizer, BOS_ID, BYTE_BASE, EOS_ID, HELD_OUT_STYLE, PAD_ID, WORD_BASE};
+use crate::util::write_atomic;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-
-pub use crate::util::write_atomic;
 
 const MIT_FLUENT: &str = "MIT License\n\nCopyright (c) Microsoft Corporation.\n\n\
 Permission is hereby granted, free of charge, to any person obtaining a copy of this software and \

@@ -81,7 +81,7 @@ pub fn contact_sheet(ds: &Dataset, idx: &[usize], columns: usize) -> Result<Vec<
 /// Writes a contact sheet of `idx` to `out` (atomically).
 pub fn write_contact_sheet(ds: &Dataset, idx: &[usize], columns: usize, out: &Path) -> Result<()> {
     let bytes = contact_sheet(ds, idx, columns)?;
-    super::output::write_atomic(out, &bytes)
+    crate::util::write_atomic(out, &bytes)
 }
 
 fn fill(px: &mut [u8], w: usize, x: usize, y: usize, fw: usize, fh: usize, rgb: [u8; 3]) {

@@ -101,35 +101,29 @@ pub fn load_learner<B: Backend>(be: &B, dir: &Path, moved: Option<&Path>) -> Res
     let text = meta
         .get(KEY)
         .with_context(|| format!("{} holds a `{}` run but no selection state: it is corrupt or from an older jest-wgpu; start the run again", path.display(), spec.method))?;
-    let s: Stored = serde_json::from_str(text).with_context(|| format!("{}: unreadable selection state", path.display()))?;
+    let mut s: Stored = serde_json::from_str(text).with_context(|| format!("{}: unreadable selection state", path.display()))?;
     let kinds = NoiseKind::ALL.len();
     if s.counts.len() != kinds || s.window.len() != kinds || s.curve.len() != s.selection.len() {
         bail!("{}: corrupt checkpoint (selection state does not match its curve)", path.display());
     }
-    let mut s = s;
-    if let (Some(r), Some(want)) = (&s.reference, &s.reference_sha256) {
+    if let (Some(stored), Some(want)) = (&s.reference, &s.reference_sha256) {
         let r = match moved {
-            Some(m) => {
-                let m = std::fs::canonicalize(m).with_context(|| format!("cannot read reference checkpoint {}", m.display()))?;
-                if &sha256_file(&m)? != want {
-                    bail!("--reference {} is not the reference the run in {} was scored with ({}, sha256 {want:.12}…)", m.display(), dir.display(), r.display());
-                }
-                m
-            }
-            None => {
-                let now = sha256_file(r).with_context(|| {
-                    format!("the run in {} was scored with reference {}; if that file moved, pass its new path with --reference", dir.display(), r.display())
-                })?;
-                if &now != want {
-                    bail!(
-                        "reference {} changed since the run in {} was checkpointed; resuming would score with another model. Restore that file or start a new run",
-                        r.display(),
-                        dir.display()
-                    );
-                }
-                r.clone()
-            }
+            Some(m) => std::fs::canonicalize(m).with_context(|| format!("cannot read reference checkpoint {}", m.display()))?,
+            None => stored.clone(),
         };
+        let now = sha256_file(&r).with_context(|| {
+            format!("the run in {} was scored with reference {}; if that file moved, pass its new path with --reference", dir.display(), stored.display())
+        })?;
+        if &now != want {
+            match moved {
+                Some(_) => bail!("--reference {} is not the reference the run in {} was scored with ({}, sha256 {want:.12}…)", r.display(), dir.display(), stored.display()),
+                None => bail!(
+                    "reference {} changed since the run in {} was checkpointed; resuming would score with another model. Restore that file or start a new run",
+                    r.display(),
+                    dir.display()
+                ),
+            }
+        }
         s.reference = Some(r);
     }
     let mut progress = LearnerProgress { done, losses, curve: s.curve, selection: s.selection, learn_sum: s.learn_sum, learn_n: s.learn_n, ..Default::default() };
