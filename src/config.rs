@@ -129,11 +129,13 @@ impl ModelConfig {
             bail!("invalid model config: patch ({}) must divide image_size ({})", self.patch, self.image_size);
         }
         // before anything is allocated: a checkpoint's spec could ask for a model no machine holds
-        let (c, h) = (self.width as u128, (self.mlp_ratio * self.width) as u128);
-        let per_block = 4 * c * c + 2 * c * h + 9 * c + h;
-        let params = 2 * self.depth as u128 * per_block + (self.vocab as u128 + self.patch_dim() as u128) * c + 2 * c * self.embed_dim as u128;
-        if params > MAX_PARAMS {
-            bail!("invalid model config: about {params} parameters (width {}, depth {}, MLP ×{}, vocab {}), more than the {MAX_PARAMS} this tool trains; the checkpoint or config is not a jest-wgpu model of a size it can hold", self.width, self.depth, self.mlp_ratio, self.vocab);
+        // (in f64: any size a file can state stays finite or +inf, never wraps)
+        let (c, h) = (self.width as f64, self.mlp_ratio as f64 * self.width as f64);
+        let per_block = 4.0 * c * c + 2.0 * c * h + 9.0 * c + h;
+        let patch_dim = 3.0 * (self.patch as f64).powi(2);
+        let params = 2.0 * self.depth as f64 * per_block + (self.vocab as f64 + patch_dim) * c + 2.0 * c * self.embed_dim as f64;
+        if params > MAX_PARAMS as f64 {
+            bail!("invalid model config: about {params:.3e} parameters (width {}, depth {}, MLP ×{}, vocab {}), more than the {MAX_PARAMS} this tool trains; the checkpoint or config is not a jest-wgpu model of a size it can hold", self.width, self.depth, self.mlp_ratio, self.vocab);
         }
         if self.image_tokens() > 128 || self.text_len > 128 {
             bail!(

@@ -40,6 +40,10 @@ fn impossible_model_configs_are_clear_errors() {
         (ModelConfig { patch: 5, ..base.clone() }, "patch (5) must divide image_size (32)"),
         (ModelConfig { text_len: 0, ..base.clone() }, "text_len is 0"),
         (ModelConfig { patch: 2, ..base.clone() }, "at most 128 tokens"),
+        // a checkpoint's spec asking for more than any machine holds: refused before allocation,
+        // also for sizes whose products pass 2^64 (MLP width here: 2^70)
+        (ModelConfig { depth: 1_000_000_000, ..base.clone() }, "more than the 268435456"),
+        (ModelConfig { width: 1 << 40, heads: 1, mlp_ratio: 1 << 30, ..base.clone() }, "more than the 268435456"),
     ];
     for (cfg, want) in cases {
         let e = cfg.validate().expect_err(want).to_string();
