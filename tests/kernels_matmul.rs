@@ -13,18 +13,33 @@ fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, c0: &[f32], m: usize, k
     c
 }
 
+/// The fast CPU matmul sums each product in the twin's order, multiply then add (no fused
+/// multiply-add), whichever micro-kernel (AVX-512, AVX2, plain) the CPU picks: equal bit for bit.
+/// With one thread a tall A is packed task by task; with more threads than row blocks, A is
+/// packed once and shared by the tasks that split C's columns — both paths, every transpose,
+/// bias and acc.
 #[test]
 fn fast_cpu_matmul_matches_reference() {
-    for &(m, k, n) in SIZES {
-        for (ta, tb, acc, with_bias) in [(false, false, false, false), (true, false, true, true), (false, true, false, true), (true, true, true, false)] {
-            let a = rand_vec(m * k, 1, 1.0);
-            let b = rand_vec(k * n, 2, 1.0);
-            let bias = rand_vec(n, 3, 1.0);
-            let c0 = rand_vec(m * n, 4, 1.0);
-            let want = reference(&a, &b, with_bias.then_some(&bias[..]), &c0, m, k, n, ta, tb, acc);
-            let mut got = c0.clone();
-            matmul::matmul_fast(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc);
-            assert_close(&format!("cpu matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc}"), &got, &want, 1e-4, 1e-4);
+    let tall: &[(usize, usize, usize)] = &[(300, 37, 45), (261, 64, 192)];
+    for (threads, sizes) in [(2, SIZES), (1, tall), (8, tall)] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for &(m, k, n) in sizes {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for (acc, with_bias) in [(false, false), (true, true), (false, true), (true, false)] {
+                        let a = rand_vec(m * k, 1, 1.0);
+                        let b = rand_vec(k * n, 2, 1.0);
+                        let bias = rand_vec(n, 3, 1.0);
+                        let c0 = rand_vec(m * n, 4, 1.0);
+                        let want = reference(&a, &b, with_bias.then_some(&bias[..]), &c0, m, k, n, ta, tb, acc);
+                        let mut got = c0.clone();
+                        pool.install(|| matmul::matmul_fast(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc));
+                        let what = format!("cpu matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc} bias={with_bias} threads={threads}");
+                        assert_close(&what, &got, &want, 0.0, 0.0);
+                        assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: not equal bit for bit");
+                    }
+                }
+            }
         }
     }
 }

@@ -1,14 +1,11 @@
 //! The CPU backend's attention: the same math as the `attention` twin (and the WGSL kernel),
-//! f32, with each head's q, k, v gathered into contiguous [t, hd] arrays so the inner dot
-//! products and axpys vectorise. Tested against the twin.
+//! f32, with each head's q, k, v gathered into contiguous arrays — k (forward) and v (backward)
+//! transposed to [hd, t], so one query's dot products with all keys are summed side by side and
+//! vectorise, each still in the twin's order. Tested against the twin.
 
 use rayon::prelude::*;
 
 use super::attention::seq_len;
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
 
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yv, xv) in y.iter_mut().zip(x) {
@@ -24,6 +21,28 @@ fn gather(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize,
     }
 }
 
+/// The same, transposed: dst [hd, t], dst[d·t + i] = x[i, part·c + h·hd + d].
+fn gather_t(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize, hd: usize) {
+    for i in 0..t {
+        let src = i * 3 * c + part * c + h * hd;
+        for (d, &xv) in x[src..src + hd].iter().enumerate() {
+            dst[d * t + i] = xv;
+        }
+    }
+}
+
+/// out[j] = Σ_d u[d]·mt[d, j] for j < out.len(), mt [hd, t]: each sum taken in the order
+/// d = 0, 1, …, as the twin's dot product does, but all j at once so the adds vectorise.
+fn dots(out: &mut [f32], u: &[f32], mt: &[f32], t: usize) {
+    let len = out.len();
+    out.fill(0.0);
+    for (d, &ud) in u.iter().enumerate() {
+        for (o, &m) in out.iter_mut().zip(&mt[d * t..d * t + len]) {
+            *o += ud * m;
+        }
+    }
+}
+
 /// See `Backend::attention_fwd`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
@@ -33,18 +52,18 @@ pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32]
         |(b, (out_b, att_b))| {
             let x = &qkv[b * t * 3 * c..(b + 1) * t * 3 * c];
             let len = seq_len(lens[b], t);
-            let (mut q, mut k, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; t * hd], vec![0.0; t * hd], vec![0.0; hd]);
+            let (mut q, mut kt, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; hd * t], vec![0.0; t * hd], vec![0.0; hd]);
             for h in 0..heads {
                 gather(&mut q, x, 0, h, t, c, hd);
-                gather(&mut k, x, 1, h, t, c, hd);
+                gather_t(&mut kt, x, 1, h, t, c, hd);
                 gather(&mut v, x, 2, h, t, c, hd);
                 for i in 0..t {
                     let row = &mut att_b[(h * t + i) * t..(h * t + i + 1) * t];
-                    let qi = &q[i * hd..(i + 1) * hd];
+                    dots(&mut row[..len], &q[i * hd..(i + 1) * hd], &kt, t);
                     let mut mx = f32::NEG_INFINITY;
-                    for j in 0..len {
-                        row[j] = dot(qi, &k[j * hd..(j + 1) * hd]) * scale;
-                        mx = mx.max(row[j]);
+                    for r in &mut row[..len] {
+                        *r *= scale;
+                        mx = mx.max(*r);
                     }
                     let mut sum = 0.0;
                     for r in &mut row[..len] {
@@ -77,12 +96,12 @@ pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f3
             let att_b = &att[b * heads * t * t..(b + 1) * heads * t * t];
             let len = seq_len(lens[b], t);
             let z = || vec![0f32; t * hd];
-            let (mut q, mut k, mut v, mut dy) = (z(), z(), z(), z());
+            let (mut q, mut k, mut vt, mut dy) = (z(), z(), z(), z());
             let (mut dq, mut dk, mut dv) = (z(), z(), z());
             for h in 0..heads {
                 gather(&mut q, x, 0, h, t, c, hd);
                 gather(&mut k, x, 1, h, t, c, hd);
-                gather(&mut v, x, 2, h, t, c, hd);
+                gather_t(&mut vt, x, 2, h, t, c, hd);
                 for i in 0..t {
                     let src = (b * t + i) * c + h * hd;
                     dy[i * hd..(i + 1) * hd].copy_from_slice(&dout[src..src + hd]);
@@ -94,9 +113,9 @@ pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f3
                     let a = &att_b[(h * t + i) * t..(h * t + i + 1) * t];
                     let g = &mut datt_b[(h * t + i) * t..(h * t + i + 1) * t];
                     let dyi = &dy[i * hd..(i + 1) * hd];
+                    dots(&mut g[..len], dyi, &vt, t);
                     let mut s = 0.0;
                     for j in 0..len {
-                        g[j] = dot(dyi, &v[j * hd..(j + 1) * hd]);
                         s += a[j] * g[j];
                     }
                     for j in 0..len {

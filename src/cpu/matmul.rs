@@ -68,22 +68,46 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
     let want = 4 * rayon::current_num_threads();
     let groups = want.div_ceil(row_blocks).clamp(1, panels);
     let per_group = panels.div_ceil(groups);
+    // op(A) packed in groups of MR rows: ap[group][p][0..MR], zero-padded. With several column
+    // groups per row block, pack all of A once up front instead of once per task.
+    let pack = |ap: &mut [f32], g0: usize| {
+        for (gl, grp) in ap.chunks_mut(k * MR).enumerate() {
+            let r0 = (g0 + gl) * MR;
+            let rr = MR.min(m - r0);
+            if ta {
+                for (p, dst) in grp.chunks_mut(MR).enumerate() {
+                    dst[..rr].copy_from_slice(&a[p * m + r0..p * m + r0 + rr]);
+                }
+            } else {
+                for r in 0..rr {
+                    for (dst, &av) in grp.chunks_mut(MR).zip(&a[(r0 + r) * k..(r0 + r + 1) * k]) {
+                        dst[r] = av;
+                    }
+                }
+            }
+        }
+    };
+    let shared_ap = (groups > 1).then(|| {
+        let mut ap = vec![0f32; m.div_ceil(MR) * k * MR];
+        ap.par_chunks_mut(k * MR).enumerate().for_each(|(g, grp)| pack(grp, g));
+        ap
+    });
     let out = SendPtr(c.as_mut_ptr());
     (0..row_blocks * groups).into_par_iter().for_each(|task| {
         let (bi, gi) = (task / groups, task % groups);
         let i0 = bi * MB;
         let rows = MB.min(m - i0);
         let mgroups = rows.div_ceil(MR);
-        // pack op(A) rows of this block: ap[group][p][0..MR]
-        let mut ap = vec![0f32; mgroups * k * MR];
-        for g in 0..mgroups {
-            for r in 0..MR.min(rows - g * MR) {
-                let i = i0 + g * MR + r;
-                for p in 0..k {
-                    ap[(g * k + p) * MR + r] = if ta { a[p * m + i] } else { a[i * k + p] };
-                }
+        let own_ap;
+        let ap: &[f32] = match &shared_ap {
+            Some(all) => &all[i0 * k..(i0 + mgroups * MR) * k],
+            None => {
+                let mut buf = vec![0f32; mgroups * k * MR];
+                pack(&mut buf, i0 / MR);
+                own_ap = buf;
+                &own_ap
             }
-        }
+        };
         let mut tile = [[0f32; NR]; MR];
         for pi in gi * per_group..((gi + 1) * per_group).min(panels) {
             let panel = &bp[pi * k * NR..(pi + 1) * k * NR];
@@ -96,17 +120,22 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
                     // SAFETY: task (bi, gi) alone writes rows i0..i0+rows × its panels' columns,
                     // all inside c[..m·n]; no two tasks overlap and `c` outlives the loop.
                     let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * n + j0), w) };
-                    for q in 0..w {
-                        let mut v = tile_row[q];
-                        if let Some(bias) = bias {
-                            v += bias[j0 + q];
-                        }
-                        dst[q] = if acc { dst[q] + v } else { v };
-                    }
+                    store(dst, &tile_row[..w], bias.map(|b| &b[j0..j0 + w]), acc);
                 }
             }
         }
     });
+}
+
+/// dst = (acc ? dst : 0) + (tile + bias): the matmul's epilogue, one loop per case so each
+/// vectorises (the same operations, in the same order, as element by element).
+fn store(dst: &mut [f32], tile: &[f32], bias: Option<&[f32]>, acc: bool) {
+    match (bias, acc) {
+        (None, false) => dst.copy_from_slice(tile),
+        (None, true) => dst.iter_mut().zip(tile).for_each(|(d, &v)| *d += v),
+        (Some(b), false) => dst.iter_mut().zip(tile).zip(b).for_each(|((d, &v), &bv)| *d = v + bv),
+        (Some(b), true) => dst.iter_mut().zip(tile).zip(b).for_each(|((d, &v), &bv)| *d += v + bv),
+    }
 }
 
 /// A raw output pointer shared by tasks that write disjoint regions.
@@ -153,10 +182,61 @@ fn micro_avx2(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
     unsafe { micro_avx2_impl(ap, bp, k, tile) }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn micro_avx512_impl(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
+    micro(ap, bp, k, tile)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn micro_avx512(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
+    // SAFETY: only selected after `is_x86_feature_detected!("avx512f")`.
+    unsafe { micro_avx512_impl(ap, bp, k, tile) }
+}
+
+/// The widest micro-kernel this CPU runs. Each computes the same mul-then-add sums in the same
+/// order (no fused multiply-add), so results are identical bit for bit whichever is chosen.
 fn select_kernel() -> Kernel {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        return micro_avx512;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         return micro_avx2;
     }
     micro_generic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every micro-kernel this CPU can run gives the plain one's tile bit for bit (k odd, so no
+    /// unrolling hides a remainder), so a result never depends on the machine's vector width.
+    #[test]
+    fn micro_kernels_agree_bit_for_bit() {
+        let k = 37;
+        let ap: Vec<f32> = (0..k * MR).map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5).collect();
+        let bp: Vec<f32> = (0..k * NR).map(|i| ((i * 104729) % 1000) as f32 / 991.0 - 0.5).collect();
+        let mut want = [[0f32; NR]; MR];
+        micro_generic(&ap, &bp, k, &mut want);
+        let mut kernels: Vec<(&str, Kernel)> = vec![];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                kernels.push(("avx2", micro_avx2));
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                kernels.push(("avx512", micro_avx512));
+            }
+        }
+        for (name, kernel) in kernels {
+            let mut got = [[1f32; NR]; MR];
+            kernel(&ap, &bp, k, &mut got);
+            let same = got.iter().flatten().zip(want.iter().flatten()).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "micro-kernel {name} differs from the plain one");
+            println!("micro-kernel {name}: equal to the plain one bit for bit");
+        }
+    }
 }
