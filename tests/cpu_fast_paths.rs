@@ -5,7 +5,7 @@ use jest_wgpu::cpu::{attention, attention_fast};
 
 #[test]
 fn fast_attention_matches_the_twin() {
-    for &(n, t, c, heads) in &[(1, 1, 4, 1), (2, 7, 12, 3), (3, 33, 64, 4), (2, 64, 64, 4)] {
+    for &(n, t, c, heads) in &[(1, 1, 4, 1), (2, 7, 12, 3), (3, 33, 64, 4), (2, 64, 64, 4), (5, 16, 32, 2), (3, 16, 16, 1)] {
         let qkv = rand_vec(n * t * 3 * c, 21, 1.0);
         let lens: Vec<u32> = (0..n).map(|i| (t - (i * 5) % t) as u32).collect();
         let (mut o1, mut a1) = (vec![0.0; n * t * c], vec![0.0; n * heads * t * t]);

@@ -5,10 +5,13 @@ use rayon::prelude::*;
 use super::Real;
 use crate::backend::AdamHp;
 
-/// acc[0] += Σ x²  (summed in f64 here; the GPU uses a single-workgroup tree in f32)
+/// acc[0] += Σ x²  (summed in f64 here; the GPU uses a single-workgroup tree in f32).
+/// Chunks of 2^14 are summed in parallel, then the partial sums in order: rayon leaves the
+/// order in which a parallel `sum()` combines them unspecified (it follows how the work was
+/// split and stolen), and the last bit of the norm must not depend on threads or timing.
 pub fn sumsq<T: Real>(acc: &mut [T], x: &[T]) {
-    let s: f64 = x.par_chunks(1 << 14).map(|ch| ch.iter().map(|v| v.to_f64().unwrap().powi(2)).sum::<f64>()).sum();
-    acc[0] = acc[0] + T::c(s);
+    let parts: Vec<f64> = x.par_chunks(1 << 14).map(|ch| ch.iter().map(|v| v.to_f64().unwrap().powi(2)).sum::<f64>()).collect();
+    acc[0] = acc[0] + T::c(parts.iter().sum::<f64>());
 }
 
 /// Twin of `sumsq_partial`: partials[w] = Σ x[i]² over i = (w + k·G)·256 + l (k ≥ 0, l < 256),
