@@ -194,18 +194,27 @@ fn micro_avx512(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
     unsafe { micro_avx512_impl(ap, bp, k, tile) }
 }
 
-/// The widest micro-kernel this CPU runs. Each computes the same mul-then-add sums in the same
-/// order (no fused multiply-add), so results are identical bit for bit whichever is chosen.
+/// The micro-kernels this CPU runs, widest first. Each computes the same mul-then-add sums in
+/// the same order (no fused multiply-add), so results are identical bit for bit whichever runs.
+fn kernels() -> Vec<(&'static str, Kernel)> {
+    let mut found: Vec<(&'static str, Kernel)> = vec![];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            found.push(("avx512", micro_avx512));
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            found.push(("avx2", micro_avx2));
+        }
+    }
+    found.push(("plain", micro_generic));
+    found
+}
+
+/// The widest, found once per process.
 fn select_kernel() -> Kernel {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        return micro_avx512;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        return micro_avx2;
-    }
-    micro_generic
+    static CHOSEN: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| kernels()[0].1)
 }
 
 #[cfg(test)]
@@ -221,17 +230,7 @@ mod tests {
         let bp: Vec<f32> = (0..k * NR).map(|i| ((i * 104729) % 1000) as f32 / 991.0 - 0.5).collect();
         let mut want = [[0f32; NR]; MR];
         micro_generic(&ap, &bp, k, &mut want);
-        let mut kernels: Vec<(&str, Kernel)> = vec![];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                kernels.push(("avx2", micro_avx2));
-            }
-            if std::is_x86_feature_detected!("avx512f") {
-                kernels.push(("avx512", micro_avx512));
-            }
-        }
-        for (name, kernel) in kernels {
+        for (name, kernel) in kernels().into_iter().filter(|&(name, _)| name != "plain") {
             let mut got = [[1f32; NR]; MR];
             kernel(&ap, &bp, k, &mut got);
             let same = got.iter().flatten().zip(want.iter().flatten()).all(|(x, y)| x.to_bits() == y.to_bits());
