@@ -3,24 +3,61 @@ mod common;
 use common::*;
 use jest_wgpu::cpu::{attention, attention_fast};
 
+/// Where `f32::exp` is glibc's (x86-64 Linux), the fast paths take the twins' every rounding
+/// and give their values bit for bit; elsewhere their exp may differ by an ulp.
+const EXACT: bool = cfg!(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"));
+
+/// (atol, rtol): none where the fast path must equal the twin exactly.
+fn tol(atol: f32, rtol: f32) -> (f32, f32) {
+    if EXACT { (0.0, 0.0) } else { (atol, rtol) }
+}
+
+fn close(name: &str, got: &[f32], want: &[f32], (atol, rtol): (f32, f32)) {
+    assert_close(name, got, want, atol, rtol)
+}
+
 #[test]
 fn fast_attention_matches_the_twin() {
-    for &(n, t, c, heads) in &[(1, 1, 4, 1), (2, 7, 12, 3), (3, 33, 64, 4), (2, 64, 64, 4), (5, 16, 32, 2), (3, 16, 16, 1)] {
+    let shapes = [(1, 1, 4, 1), (2, 7, 12, 3), (3, 33, 64, 4), (2, 64, 64, 4), (5, 16, 32, 2), (3, 16, 16, 1)];
+    // head widths 8, 32, 64 (the register-held sums), and t past a 16-lane block
+    let shapes = shapes.iter().chain(&[(2, 9, 16, 2), (2, 20, 64, 2), (1, 17, 64, 1), (1, 70, 24, 3)]);
+    for &(n, t, c, heads) in shapes {
         let qkv = rand_vec(n * t * 3 * c, 21, 1.0);
         let lens: Vec<u32> = (0..n).map(|i| (t - (i * 5) % t) as u32).collect();
         let (mut o1, mut a1) = (vec![0.0; n * t * c], vec![0.0; n * heads * t * t]);
         let (mut o2, mut a2) = (vec![1.0; n * t * c], vec![1.0; n * heads * t * t]);
         attention::attention_fwd(&mut o1, &mut a1, &qkv, &lens, n, t, c, heads);
         attention_fast::attention_fwd(&mut o2, &mut a2, &qkv, &lens, n, t, c, heads);
-        assert_close(&format!("fast attention out n{n} t{t} c{c} h{heads}"), &o2, &o1, 1e-5, 1e-4);
-        assert_close(&format!("fast attention att n{n} t{t} c{c} h{heads}"), &a2, &a1, 1e-6, 1e-4);
+        close(&format!("fast attention out n{n} t{t} c{c} h{heads}"), &o2, &o1, tol(1e-5, 1e-4));
+        close(&format!("fast attention att n{n} t{t} c{c} h{heads}"), &a2, &a1, tol(1e-6, 1e-4));
         let dout = rand_vec(n * t * c, 22, 1.0);
         let d0 = rand_vec(n * t * 3 * c, 23, 1.0); // grads start nonzero: accumulation
         let (mut g1, mut s1) = (d0.clone(), vec![0.0; n * heads * t * t]);
         let (mut g2, mut s2) = (d0.clone(), vec![0.0; n * heads * t * t]);
         attention::attention_bwd(&mut g1, &mut s1, &dout, &qkv, &a1, &lens, n, t, c, heads);
         attention_fast::attention_bwd(&mut g2, &mut s2, &dout, &qkv, &a1, &lens, n, t, c, heads);
-        assert_close(&format!("fast attention dqkv n{n} t{t} c{c} h{heads}"), &g2, &g1, 1e-5, 1e-4);
-        assert_close(&format!("fast attention datt n{n} t{t} c{c} h{heads}"), &s2, &s1, 1e-5, 1e-4);
+        close(&format!("fast attention dqkv n{n} t{t} c{c} h{heads}"), &g2, &g1, tol(1e-5, 1e-4));
+        close(&format!("fast attention datt n{n} t{t} c{c} h{heads}"), &s2, &s1, tol(1e-5, 1e-4));
+    }
+}
+
+/// The CPU backend's f32 GELU (exps a block at a time) against the generic twin; sizes
+/// around the 1024-element block and past the parallel threshold, x from −12 to 12 (the tanh
+/// clamp included).
+#[test]
+fn f32_gelu_matches_the_twin() {
+    use jest_wgpu::cpu::elementwise::{gelu_bwd, gelu_bwd_f32, gelu_fwd, gelu_fwd_f32};
+    for &n in &[1, 15, 17, 1023, 1025, 3000, 40_000] {
+        let x = rand_vec(n, 31, 12.0);
+        let dy = rand_vec(n, 32, 1.0);
+        let (mut want, mut got) = (vec![0.0; n], vec![7.0; n]);
+        gelu_fwd(&mut want, &x);
+        gelu_fwd_f32(&mut got, &x);
+        let d0 = rand_vec(n, 33, 1.0); // dx accumulates
+        let (mut dwant, mut dgot) = (d0.clone(), d0);
+        gelu_bwd(&mut dwant, &x, &dy);
+        gelu_bwd_f32(&mut dgot, &x, &dy);
+        close(&format!("gelu fwd n={n}"), &got, &want, tol(1e-6, 1e-5));
+        close(&format!("gelu bwd n={n}"), &dgot, &dwant, tol(1e-6, 1e-5));
     }
 }

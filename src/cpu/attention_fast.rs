@@ -1,16 +1,57 @@
 //! The CPU backend's attention: the same math as the `attention` twin (and the WGSL kernel),
 //! f32, with each head's q, k, v gathered into contiguous arrays — k (forward) and v (backward)
 //! transposed to [hd, t], so one query's dot products with all keys are summed side by side and
-//! vectorise, each still in the twin's order. Tested against the twin.
+//! vectorise, each still in the twin's order; a row's softmax takes its exps together (`expf`).
+//! Tested against the twin.
 
 use rayon::prelude::*;
 
 use super::attention::seq_len;
+use super::expf;
 
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yv, xv) in y.iter_mut().zip(x) {
         *yv += a * xv;
     }
+}
+
+/// out[d] = Σ_j w[j]·m[j, d] over j < w.len(), m [·, hd] with hd = out.len(): the twin's sums
+/// (0 + w₀m₀ + w₁m₁ + …, in j order), kept in registers when hd is one of the usual widths.
+fn weighted_rows(out: &mut [f32], w: &[f32], m: &[f32]) {
+    fn fixed<const H: usize>(out: &mut [f32], w: &[f32], m: &[f32]) {
+        let mut acc = [0f32; H];
+        for (&wj, mj) in w.iter().zip(m.chunks_exact(H)) {
+            for (a, &x) in acc.iter_mut().zip(mj) {
+                *a += wj * x;
+            }
+        }
+        out.copy_from_slice(&acc);
+    }
+    match out.len() {
+        8 => fixed::<8>(out, w, m),
+        16 => fixed::<16>(out, w, m),
+        32 => fixed::<32>(out, w, m),
+        64 => fixed::<64>(out, w, m),
+        hd => {
+            out.fill(0.0);
+            for (j, &wj) in w.iter().enumerate() {
+                axpy(out, wj, &m[j * hd..(j + 1) * hd]);
+            }
+        }
+    }
+}
+
+/// The largest of xs (−∞ if empty), 16 running maxima side by side: max is exact, so the
+/// order does not change the value.
+fn max_of(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut blocks = xs.chunks_exact(16);
+    for b in &mut blocks {
+        for (l, &x) in lanes.iter_mut().zip(b) {
+            *l = l.max(x);
+        }
+    }
+    blocks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &x| m.max(x))
 }
 
 /// Copy head h's part `part` (0 q, 1 k, 2 v) of qkv [t, 3c] into dst [t, hd].
@@ -60,23 +101,15 @@ pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32]
                 for i in 0..t {
                     let row = &mut att_b[(h * t + i) * t..(h * t + i + 1) * t];
                     dots(&mut row[..len], &q[i * hd..(i + 1) * hd], &kt, t);
-                    let mut mx = f32::NEG_INFINITY;
-                    for r in &mut row[..len] {
-                        *r *= scale;
-                        mx = mx.max(*r);
-                    }
-                    let mut sum = 0.0;
-                    for r in &mut row[..len] {
-                        *r = (*r - mx).exp();
-                        sum += *r;
-                    }
+                    row[..len].iter_mut().for_each(|r| *r *= scale);
+                    let mx = max_of(&row[..len]);
+                    row[..len].iter_mut().for_each(|r| *r -= mx);
+                    expf::exp_in_place(&mut row[..len]);
+                    let sum = row[..len].iter().fold(0.0, |s, r| s + r);
                     let inv = 1.0 / sum;
                     row[..len].iter_mut().for_each(|r| *r *= inv);
                     row[len..].iter_mut().for_each(|r| *r = 0.0);
-                    o.fill(0.0);
-                    for j in 0..len {
-                        axpy(&mut o, row[j], &v[j * hd..(j + 1) * hd]);
-                    }
+                    weighted_rows(&mut o, &row[..len], &v);
                     out_b[i * c + h * hd..i * c + (h + 1) * hd].copy_from_slice(&o);
                 }
             }
@@ -120,17 +153,18 @@ pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f3
                     }
                     for j in 0..len {
                         g[j] = a[j] * (g[j] - s);
-                        axpy(&mut dq[i * hd..(i + 1) * hd], scale * g[j], &k[j * hd..(j + 1) * hd]);
-                        axpy(&mut dk[j * hd..(j + 1) * hd], scale * g[j], &q[i * hd..(i + 1) * hd]);
+                        axpy(&mut dk[j * hd..(j + 1) * hd], g[j], &q[i * hd..(i + 1) * hd]);
                         axpy(&mut dv[j * hd..(j + 1) * hd], a[j], dyi);
                     }
+                    weighted_rows(&mut dq[i * hd..(i + 1) * hd], &g[..len], &k);
                     g[len..].iter_mut().for_each(|x| *x = 0.0);
                 }
                 for i in 0..t {
-                    for (part, d) in [(0, &dq), (1, &dk), (2, &dv)] {
+                    // the twin's order: dq and dk summed, then scaled
+                    for (part, d, sc) in [(0, &dq, scale), (1, &dk, scale), (2, &dv, 1.0)] {
                         let off = i * c3 + part * c + h * hd;
                         for (o, s) in dx[off..off + hd].iter_mut().zip(&d[i * hd..(i + 1) * hd]) {
-                            *o += s;
+                            *o += sc * s;
                         }
                     }
                 }

@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod attention_fast;
 pub mod elementwise;
+pub mod expf;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
@@ -118,10 +119,10 @@ impl Backend for CpuBackend {
         elementwise::add_inplace(&mut dst.borrow_mut(), &src.borrow());
     }
     fn gelu_fwd(&self, out: &CpuBuf, x: &CpuBuf) {
-        elementwise::gelu_fwd(&mut out.borrow_mut(), &x.borrow());
+        elementwise::gelu_fwd_f32(&mut out.borrow_mut(), &x.borrow());
     }
     fn gelu_bwd(&self, dx: &CpuBuf, x: &CpuBuf, dy: &CpuBuf) {
-        elementwise::gelu_bwd(&mut dx.borrow_mut(), &x.borrow(), &dy.borrow());
+        elementwise::gelu_bwd_f32(&mut dx.borrow_mut(), &x.borrow(), &dy.borrow());
     }
 
     fn matmul(&self, c: &CpuBuf, a: &CpuBuf, b: &CpuBuf, bias: Option<&CpuBuf>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
