@@ -172,26 +172,14 @@ fn micro_generic(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_avx2_impl(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
-    micro(ap, bp, k, tile)
-}
-
-#[cfg(target_arch = "x86_64")]
 fn micro_avx2(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
-    // SAFETY: only selected after `is_x86_feature_detected!("avx2")` and `("fma")`.
-    unsafe { micro_avx2_impl(ap, bp, k, tile) }
+    micro(ap, bp, k, tile)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn micro_avx512_impl(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
-    micro(ap, bp, k, tile)
-}
-
-#[cfg(target_arch = "x86_64")]
 fn micro_avx512(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
-    // SAFETY: only selected after `is_x86_feature_detected!("avx512f")`.
-    unsafe { micro_avx512_impl(ap, bp, k, tile) }
+    micro(ap, bp, k, tile)
 }
 
 /// The micro-kernels this CPU runs, widest first. Each computes the same mul-then-add sums in
@@ -201,10 +189,12 @@ fn kernels() -> Vec<(&'static str, Kernel)> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
-            found.push(("avx512", micro_avx512));
+            // SAFETY: the CPU has the feature the kernel is compiled for.
+            found.push(("avx512", |ap, bp, k, tile| unsafe { micro_avx512(ap, bp, k, tile) }));
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            found.push(("avx2", micro_avx2));
+            // SAFETY: as above.
+            found.push(("avx2", |ap, bp, k, tile| unsafe { micro_avx2(ap, bp, k, tile) }));
         }
     }
     found.push(("plain", micro_generic));
