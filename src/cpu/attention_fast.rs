@@ -139,8 +139,7 @@ pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f3
                     let src = (b * t + i) * c + h * hd;
                     dy[i * hd..(i + 1) * hd].copy_from_slice(&dout[src..src + hd]);
                 }
-                dq.fill(0.0);
-                dk.fill(0.0);
+                dk.fill(0.0); // dq's rows are each written whole below
                 dv.fill(0.0);
                 for i in 0..t {
                     let a = &att_b[(h * t + i) * t..(h * t + i + 1) * t];
