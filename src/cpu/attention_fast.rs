@@ -15,29 +15,71 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// out[d] = Σ_j w[j]·m[j, d] over j < w.len(), m [·, hd] with hd = out.len(): the twin's sums
-/// (0 + w₀m₀ + w₁m₁ + …, in j order), kept in registers when hd is one of the usual widths.
-fn weighted_rows(out: &mut [f32], w: &[f32], m: &[f32]) {
-    fn fixed<const H: usize>(out: &mut [f32], w: &[f32], m: &[f32]) {
-        let mut acc = [0f32; H];
-        for (&wj, mj) in w.iter().zip(m.chunks_exact(H)) {
-            for (a, &x) in acc.iter_mut().zip(mj) {
-                *a += wj * x;
+/// Query rows handled together: their sums run side by side, each still in the twin's order.
+const QB: usize = 4;
+
+/// out[r, d] = Σ_{j<n} w[r·rs + j·cs]·m[j, d] for each row r of out [·, hd], m [n, hd]: the
+/// twin's sums (0 + w₀m₀ + w₁m₁ + …, in j order), four rows at a time with the sums held in
+/// registers when hd is one of the usual widths. The weights of row r are a row of a [·, t]
+/// matrix (rs = t, cs = 1) or a column of it (rs = 1, cs = t).
+fn weighted_rows(out: &mut [f32], hd: usize, w: &[f32], (rs, cs): (usize, usize), n: usize, m: &[f32]) {
+    fn fixed<const H: usize, const R: usize>(out: &mut [f32], w: &[f32], (rs, cs): (usize, usize), n: usize, m: &[f32]) {
+        let mut acc = [[0f32; H]; R];
+        for (j, mj) in m.chunks_exact(H).take(n).enumerate() {
+            for (r, ar) in acc.iter_mut().enumerate() {
+                let wv = w[r * rs + j * cs];
+                for (a, &x) in ar.iter_mut().zip(mj) {
+                    *a += wv * x;
+                }
             }
         }
-        out.copy_from_slice(&acc);
+        for (o, a) in out.chunks_exact_mut(H).zip(&acc) {
+            o.copy_from_slice(a);
+        }
     }
-    match out.len() {
-        8 => fixed::<8>(out, w, m),
-        16 => fixed::<16>(out, w, m),
-        32 => fixed::<32>(out, w, m),
-        64 => fixed::<64>(out, w, m),
-        hd => {
-            out.fill(0.0);
-            for (j, &wj) in w.iter().enumerate() {
-                axpy(out, wj, &m[j * hd..(j + 1) * hd]);
+    fn rows<const H: usize>(out: &mut [f32], w: &[f32], st: (usize, usize), n: usize, m: &[f32]) {
+        for (blk, o) in out.chunks_mut(QB * H).enumerate() {
+            let w = &w[blk * QB * st.0..];
+            match o.len() / H {
+                QB => fixed::<H, QB>(o, w, st, n, m),
+                rest => (0..rest).for_each(|r| fixed::<H, 1>(&mut o[r * H..(r + 1) * H], &w[r * st.0..], st, n, m)),
             }
         }
+    }
+    match hd {
+        8 => rows::<8>(out, w, (rs, cs), n, m),
+        16 => rows::<16>(out, w, (rs, cs), n, m),
+        32 => rows::<32>(out, w, (rs, cs), n, m),
+        64 => rows::<64>(out, w, (rs, cs), n, m),
+        _ => {
+            for (r, o) in out.chunks_exact_mut(hd).enumerate() {
+                o.fill(0.0);
+                for (j, mj) in m.chunks_exact(hd).take(n).enumerate() {
+                    axpy(o, w[r * rs + j * cs], mj);
+                }
+            }
+        }
+    }
+}
+
+/// s[r] = Σ_{j<len} x[r, j]·(y[r, j] or 1) for the rows of x [·, t], each sum in j order from 0
+/// (the twin's), QB rows side by side.
+fn row_sums(s: &mut [f32], x: &[f32], y: Option<&[f32]>, t: usize, len: usize) {
+    fn fixed<const R: usize>(s: &mut [f32], x: &[f32], y: Option<&[f32]>, t: usize, len: usize) {
+        let mut acc = [0f32; R];
+        for j in 0..len {
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a += match y {
+                    Some(y) => x[r * t + j] * y[r * t + j],
+                    None => x[r * t + j],
+                };
+            }
+        }
+        s.copy_from_slice(&acc);
+    }
+    match s.len() {
+        QB => fixed::<QB>(s, x, y, t, len),
+        rest => (0..rest).for_each(|r| fixed::<1>(&mut s[r..r + 1], &x[r * t..], y.map(|y| &y[r * t..]), t, len)),
     }
 }
 
@@ -73,13 +115,38 @@ fn gather_t(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usiz
 }
 
 /// out[j] = Σ_d u[d]·mt[d, j] for j < out.len(), mt [hd, t]: each sum taken in the order
-/// d = 0, 1, …, as the twin's dot product does, but all j at once so the adds vectorise.
+/// d = 0, 1, …, as the twin's dot product does, but many j at once so the adds vectorise, held
+/// in registers 64 (or 16) columns at a time. A last part block of 16 reads mt's columns past
+/// out.len() (< t) and keeps only the sums wanted: each column's sum is its own.
 fn dots(out: &mut [f32], u: &[f32], mt: &[f32], t: usize) {
+    fn block<const W: usize>(u: &[f32], mt: &[f32], t: usize, j0: usize) -> [f32; W] {
+        let mut acc = [0f32; W];
+        for (&ud, row) in u.iter().zip(mt.chunks_exact(t)) {
+            let row: &[f32; W] = row[j0..j0 + W].try_into().unwrap();
+            for (a, &m) in acc.iter_mut().zip(row) {
+                *a += ud * m;
+            }
+        }
+        acc
+    }
     let len = out.len();
-    out.fill(0.0);
-    for (d, &ud) in u.iter().enumerate() {
-        for (o, &m) in out.iter_mut().zip(&mt[d * t..d * t + len]) {
-            *o += ud * m;
+    let mut j0 = 0;
+    while j0 + 64 <= len {
+        out[j0..j0 + 64].copy_from_slice(&block::<64>(u, mt, t, j0));
+        j0 += 64;
+    }
+    while j0 < len && j0 + 16 <= t {
+        let w = 16.min(len - j0);
+        out[j0..j0 + w].copy_from_slice(&block::<16>(u, mt, t, j0)[..w]);
+        j0 += w;
+    }
+    if j0 < len {
+        let rest = &mut out[j0..];
+        rest.fill(0.0);
+        for (&ud, row) in u.iter().zip(mt.chunks_exact(t)) {
+            for (o, &m) in rest.iter_mut().zip(&row[j0..len]) {
+                *o += ud * m;
+            }
         }
     }
 }
@@ -93,24 +160,31 @@ pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32]
         |(b, (out_b, att_b))| {
             let x = &qkv[b * t * 3 * c..(b + 1) * t * 3 * c];
             let len = seq_len(lens[b], t);
-            let (mut q, mut kt, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; hd * t], vec![0.0; t * hd], vec![0.0; hd]);
+            let (mut q, mut kt, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; hd * t], vec![0.0; t * hd], vec![0.0; QB * hd]);
+            let mut sums = [0f32; QB];
             for h in 0..heads {
                 gather(&mut q, x, 0, h, t, c, hd);
                 gather_t(&mut kt, x, 1, h, t, c, hd);
                 gather(&mut v, x, 2, h, t, c, hd);
-                for i in 0..t {
-                    let row = &mut att_b[(h * t + i) * t..(h * t + i + 1) * t];
-                    dots(&mut row[..len], &q[i * hd..(i + 1) * hd], &kt, t);
-                    row[..len].iter_mut().for_each(|r| *r *= scale);
-                    let mx = max_of(&row[..len]);
-                    row[..len].iter_mut().for_each(|r| *r -= mx);
-                    expf::exp_in_place(&mut row[..len]);
-                    let sum = row[..len].iter().fold(0.0, |s, r| s + r);
-                    let inv = 1.0 / sum;
-                    row[..len].iter_mut().for_each(|r| *r *= inv);
-                    row[len..].iter_mut().for_each(|r| *r = 0.0);
-                    weighted_rows(&mut o, &row[..len], &v);
-                    out_b[i * c + h * hd..i * c + (h + 1) * hd].copy_from_slice(&o);
+                for (blk, rows) in att_b[h * t * t..(h + 1) * t * t].chunks_mut(QB * t).enumerate() {
+                    let (i0, nq) = (blk * QB, rows.len() / t);
+                    for (i, row) in (i0..).zip(rows.chunks_exact_mut(t)) {
+                        dots(&mut row[..len], &q[i * hd..(i + 1) * hd], &kt, t);
+                        row[..len].iter_mut().for_each(|r| *r *= scale);
+                        let mx = max_of(&row[..len]);
+                        row[..len].iter_mut().for_each(|r| *r -= mx);
+                        expf::exp_in_place(&mut row[..len]);
+                    }
+                    row_sums(&mut sums[..nq], rows, None, t, len);
+                    for (row, &sum) in rows.chunks_exact_mut(t).zip(&sums) {
+                        let inv = 1.0 / sum;
+                        row[..len].iter_mut().for_each(|r| *r *= inv);
+                        row[len..].iter_mut().for_each(|r| *r = 0.0);
+                    }
+                    weighted_rows(&mut o[..nq * hd], hd, rows, (t, 1), len, &v);
+                    for (i, oi) in (i0..).zip(o[..nq * hd].chunks_exact(hd)) {
+                        out_b[i * c + h * hd..i * c + (h + 1) * hd].copy_from_slice(oi);
+                    }
                 }
             }
         },
@@ -139,25 +213,29 @@ pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f3
                     let src = (b * t + i) * c + h * hd;
                     dy[i * hd..(i + 1) * hd].copy_from_slice(&dout[src..src + hd]);
                 }
-                dk.fill(0.0); // dq's rows are each written whole below
-                dv.fill(0.0);
-                for i in 0..t {
-                    let a = &att_b[(h * t + i) * t..(h * t + i + 1) * t];
-                    let g = &mut datt_b[(h * t + i) * t..(h * t + i + 1) * t];
-                    let dyi = &dy[i * hd..(i + 1) * hd];
-                    dots(&mut g[..len], dyi, &vt, t);
-                    let mut s = 0.0;
-                    for j in 0..len {
-                        s += a[j] * g[j];
+                let a_h = &att_b[h * t * t..(h + 1) * t * t];
+                let g_h = &mut datt_b[h * t * t..(h + 1) * t * t];
+                let mut s = [0f32; QB];
+                for (blk, (a, g)) in a_h.chunks(QB * t).zip(g_h.chunks_mut(QB * t)).enumerate() {
+                    let (i0, nq) = (blk * QB, a.len() / t);
+                    for (i, gi) in (i0..).zip(g.chunks_exact_mut(t)) {
+                        dots(&mut gi[..len], &dy[i * hd..(i + 1) * hd], &vt, t);
                     }
-                    for j in 0..len {
-                        g[j] = a[j] * (g[j] - s);
-                        axpy(&mut dk[j * hd..(j + 1) * hd], g[j], &q[i * hd..(i + 1) * hd]);
-                        axpy(&mut dv[j * hd..(j + 1) * hd], a[j], dyi);
+                    row_sums(&mut s[..nq], a, Some(g), t, len);
+                    for ((ai, gi), &si) in a.chunks_exact(t).zip(g.chunks_exact_mut(t)).zip(&s) {
+                        for j in 0..len {
+                            gi[j] = ai[j] * (gi[j] - si);
+                        }
+                        gi[len..].iter_mut().for_each(|x| *x = 0.0);
                     }
-                    weighted_rows(&mut dq[i * hd..(i + 1) * hd], &g[..len], &k);
-                    g[len..].iter_mut().for_each(|x| *x = 0.0);
                 }
+                // dq[i] = Σ_j g[i, j]·k[j]; dk[j] = Σ_i g[i, j]·q[i] and dv[j] = Σ_i a[i, j]·dy[i]
+                // for j < len (rows past it stay zero), each summed in order as the twin does
+                weighted_rows(&mut dq, hd, g_h, (t, 1), len, &k);
+                weighted_rows(&mut dk[..len * hd], hd, g_h, (1, t), t, &q);
+                weighted_rows(&mut dv[..len * hd], hd, a_h, (1, t), t, &dy);
+                dk[len * hd..].fill(0.0);
+                dv[len * hd..].fill(0.0);
                 for i in 0..t {
                     // the twin's order: dq and dk summed, then scaled
                     for (part, d, sc) in [(0, &dq, scale), (1, &dk, scale), (2, &dv, 1.0)] {
