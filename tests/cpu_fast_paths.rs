@@ -62,3 +62,24 @@ fn f32_gelu_matches_the_twin() {
         close(&format!("gelu bwd n={n}"), &dgot, &dwant, tol(1e-6, 1e-5));
     }
 }
+
+/// The indexed embedding backward gives the twin's gradient table bit for bit (no exp in it,
+/// so on every platform): repeated tokens, rows no token uses, tokens ≥ vocab (left out), −0
+/// in the table and in the gradients, c not a multiple of a vector.
+#[test]
+fn indexed_embed_bwd_matches_the_twin() {
+    use jest_wgpu::cpu::tokens::{embed_bwd, embed_bwd_indexed};
+    for &(n_tok, c, vocab) in &[(1, 1, 1), (37, 5, 11), (1024, 32, 300), (333, 64, 2000)] {
+        let tokens: Vec<u32> = (0..n_tok).map(|i| ((i * 7919 + i / 3) % (vocab + 2)) as u32).collect();
+        let mut dout = rand_vec(n_tok * c, 41, 1.0);
+        dout[0] = -0.0;
+        let mut table = rand_vec(vocab * c, 42, 1.0);
+        table[c.min(vocab * c - 1)] = -0.0;
+        let (mut want, mut got) = (table.clone(), table);
+        embed_bwd(&mut want, &tokens, &dout, n_tok, c, vocab);
+        embed_bwd_indexed(&mut got, &tokens, &dout, n_tok, c, vocab);
+        let differ = got.iter().zip(&want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
+        println!("indexed embed_bwd n_tok {n_tok} c {c} vocab {vocab}: {differ} of {} values differ in bits", got.len());
+        assert_eq!(differ, 0);
+    }
+}

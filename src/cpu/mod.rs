@@ -153,7 +153,7 @@ impl Backend for CpuBackend {
         tokens::embed_fwd(&mut out.borrow_mut(), u32s(&tok.borrow()), &table.borrow(), n_tok, c);
     }
     fn embed_bwd(&self, dtable: &CpuBuf, tok: &CpuBuf, dout: &CpuBuf, n_tok: usize, c: usize, vocab: usize) {
-        tokens::embed_bwd(&mut dtable.borrow_mut(), u32s(&tok.borrow()), &dout.borrow(), n_tok, c, vocab);
+        tokens::embed_bwd_indexed(&mut dtable.borrow_mut(), u32s(&tok.borrow()), &dout.borrow(), n_tok, c, vocab);
     }
     fn patchify(&self, out: &CpuBuf, images: &CpuBuf, n: usize, s: usize, p: usize) {
         tokens::patchify(&mut out.borrow_mut(), &images.borrow(), n, s, p);
