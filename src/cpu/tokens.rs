@@ -26,8 +26,12 @@ pub fn embed_fwd<T: Real>(out: &mut [T], tokens: &[u32], table: &[T], n_tok: usi
 pub fn embed_bwd_index(tokens: &[u32], vocab: usize) -> Vec<u32> {
     let n_tok = tokens.len();
     let mut idx = vec![0u32; vocab + 1 + n_tok];
-    for (v, start) in idx[..=vocab].iter_mut().enumerate() {
-        *start = tokens.iter().filter(|&&t| (t as usize) < v).count() as u32;
+    // start[v + 1] = #{j : tokens[j] = v}, then summed from the left: start[v] = #{j : tokens[j] < v}
+    for &t in tokens.iter().filter(|&&t| (t as usize) < vocab) {
+        idx[t as usize + 1] += 1;
+    }
+    for v in 0..vocab {
+        idx[v + 1] += idx[v];
     }
     let mut next: Vec<u32> = idx[..vocab].to_vec();
     for (i, &t) in tokens.iter().enumerate() {
@@ -66,31 +70,20 @@ pub fn embed_bwd<T: Real>(dtable: &mut [T], tokens: &[u32], dout: &[T], n_tok: u
 }
 
 /// `embed_bwd` for the CPU backend: the same sums in the same order (each row's tokens in
-/// position order, then added once; rows without a token get + 0 as there), through an index
-/// of the positions by vocabulary row built in one counting pass — O((vocab + n_tok)·c)
+/// position order, then added once; rows without a token get + 0 as there), through the index
+/// of positions by vocabulary row (`embed_bwd_index`, the GPU kernel's) — O((vocab + n_tok)·c)
 /// instead of the twin's scan of every token for every row.
 pub fn embed_bwd_indexed(dtable: &mut [f32], tokens: &[u32], dout: &[f32], n_tok: usize, c: usize, vocab: usize) {
     if c == 0 {
         return;
     }
-    let tokens = &tokens[..n_tok];
-    let mut start = vec![0usize; vocab + 1];
-    for &t in tokens.iter().filter(|&&t| (t as usize) < vocab) {
-        start[t as usize + 1] += 1;
-    }
-    for v in 0..vocab {
-        start[v + 1] += start[v];
-    }
-    let mut next = start.clone();
-    let mut order = vec![0usize; start[vocab]];
-    for (i, &t) in tokens.iter().enumerate().filter(|&(_, &t)| (t as usize) < vocab) {
-        order[next[t as usize]] = i;
-        next[t as usize] += 1;
-    }
+    let idx = embed_bwd_index(&tokens[..n_tok], vocab);
+    let (start, order) = idx.split_at(vocab + 1);
     let mut acc = vec![0f32; c];
     for (v, dt) in dtable[..vocab * c].chunks_mut(c).enumerate() {
         acc.fill(0.0);
-        for &i in &order[start[v]..start[v + 1]] {
+        for &i in &order[start[v] as usize..start[v + 1] as usize] {
+            let i = i as usize;
             for (a, &g) in acc.iter_mut().zip(&dout[i * c..(i + 1) * c]) {
                 *a += g;
             }
