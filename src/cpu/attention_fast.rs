@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use super::attention::seq_len;
+use super::copy_short;
 use super::expf;
 
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
@@ -101,7 +102,7 @@ fn max_of(xs: &[f32]) -> f32 {
 fn gather(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize, hd: usize) {
     for i in 0..t {
         let src = i * 3 * c + part * c + h * hd;
-        dst[i * hd..(i + 1) * hd].copy_from_slice(&x[src..src + hd]);
+        copy_short(&mut dst[i * hd..(i + 1) * hd], &x[src..src + hd]);
     }
 }
 
@@ -184,7 +185,7 @@ pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32]
                     }
                     weighted_rows(&mut o[..nq * hd], hd, rows, (t, 1), len, &v);
                     for (i, oi) in (i0..).zip(o[..nq * hd].chunks_exact(hd)) {
-                        out_b[i * c + h * hd..i * c + (h + 1) * hd].copy_from_slice(oi);
+                        copy_short(&mut out_b[i * c + h * hd..i * c + (h + 1) * hd], oi);
                     }
                 }
             }
@@ -212,7 +213,7 @@ pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f3
                 gather_t(&mut vt, x, 2, h, t, c, hd);
                 for i in 0..t {
                     let src = (b * t + i) * c + h * hd;
-                    dy[i * hd..(i + 1) * hd].copy_from_slice(&dout[src..src + hd]);
+                    copy_short(&mut dy[i * hd..(i + 1) * hd], &dout[src..src + hd]);
                 }
                 let a_h = &att_b[h * t * t..(h + 1) * t * t];
                 let g_h = &mut datt_b[h * t * t..(h + 1) * t * t];

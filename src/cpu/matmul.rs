@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::Real;
+use super::{copy_short, Real};
 
 /// c[m,n] = (acc ? c : 0) + op(a)·op(b) + bias[n]       (reference: three loops)
 #[allow(clippy::too_many_arguments)]
@@ -33,7 +33,7 @@ pub fn bias_grad<T: Real>(db: &mut [T], dy: &[T], m: usize, n: usize) {
     }
 }
 
-const MR: usize = 4; // rows of C per micro-kernel
+const MR: usize = 4; // rows of C per micro-kernel (packing A reads four rows side by side)
 const NR: usize = 16; // columns of C per micro-kernel (one packed B panel)
 const MB: usize = 32; // rows of C per parallel task
 
@@ -57,7 +57,7 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
                     *d = b[(j0 + q) * k + p];
                 }
             } else {
-                dst.copy_from_slice(&b[p * n + j0..p * n + j0 + w]);
+                copy_short(dst, &b[p * n + j0..p * n + j0 + w]);
             }
         }
     });
@@ -75,8 +75,23 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
             let r0 = (g0 + gl) * MR;
             let rr = MR.min(m - r0);
             if ta {
-                for (p, dst) in grp.chunks_mut(MR).enumerate() {
-                    dst[..rr].copy_from_slice(&a[p * m + r0..p * m + r0 + rr]);
+                for (p, dst) in grp.chunks_exact_mut(MR).enumerate() {
+                    let src = &a[p * m + r0..p * m + r0 + rr];
+                    if rr == MR {
+                        // four values: one vector move, not a call to memmove
+                        let d: &mut [f32; MR] = dst.try_into().unwrap();
+                        *d = src.try_into().unwrap();
+                    } else {
+                        copy_short(&mut dst[..rr], src);
+                    }
+                }
+            } else if rr == MR {
+                // the four rows read side by side, each column's four values stored as one vector
+                let row = |r: usize| &a[(r0 + r) * k..(r0 + r + 1) * k];
+                let rows = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3));
+                for (dst, (((&x0, &x1), &x2), &x3)) in grp.chunks_exact_mut(MR).zip(rows) {
+                    let d: &mut [f32; MR] = dst.try_into().unwrap();
+                    *d = [x0, x1, x2, x3];
                 }
             } else {
                 for r in 0..rr {
@@ -131,7 +146,7 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
 /// vectorises (the same operations, in the same order, as element by element).
 fn store(dst: &mut [f32], tile: &[f32], bias: Option<&[f32]>, acc: bool) {
     match (bias, acc) {
-        (None, false) => dst.copy_from_slice(tile),
+        (None, false) => copy_short(dst, tile),
         (None, true) => dst.iter_mut().zip(tile).for_each(|(d, &v)| *d += v),
         (Some(b), false) => dst.iter_mut().zip(tile).zip(b).for_each(|((d, &v), &bv)| *d = v + bv),
         (Some(b), true) => dst.iter_mut().zip(tile).zip(b).for_each(|((d, &v), &bv)| *d += v + bv),
