@@ -83,3 +83,38 @@ fn indexed_embed_bwd_matches_the_twin() {
         assert_eq!(differ, 0);
     }
 }
+
+/// The CPU backend's LayerNorm (eight rows side by side) gives the twin's values bit for bit
+/// (no exp in it, so on every platform): row counts that leave a partial block of eight, one
+/// column, widths that are not a multiple of a vector, and sizes past the parallel threshold;
+/// the gradients accumulate into nonzero dx, dw, db.
+#[test]
+fn fast_layernorm_matches_the_twin() {
+    use jest_wgpu::cpu::{norm, norm_fast};
+    let bits = |name: &str, got: &[f32], want: &[f32]| {
+        let differ = got.iter().zip(want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
+        println!("fast layernorm {name}: {differ} of {} values differ in bits", got.len());
+        assert_eq!(differ, 0, "fast layernorm {name}");
+    };
+    for &(rows, cols) in &[(1, 1), (7, 5), (8, 1), (9, 64), (23, 17), (300, 64), (1029, 65)] {
+        let tag = format!("rows {rows} cols {cols}");
+        let x = rand_vec(rows * cols, 51, 3.0);
+        let (w, b) = (rand_vec(cols, 52, 1.0), rand_vec(cols, 53, 1.0));
+        let (mut o1, mut m1, mut s1) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
+        let (mut o2, mut m2, mut s2) = (vec![9.0; rows * cols], vec![9.0; rows], vec![9.0; rows]);
+        norm::layernorm_fwd(&mut o1, &mut m1, &mut s1, &x, &w, &b, rows, cols);
+        norm_fast::layernorm_fwd(&mut o2, &mut m2, &mut s2, &x, &w, &b, rows, cols);
+        bits(&format!("out {tag}"), &o2, &o1);
+        bits(&format!("mean {tag}"), &m2, &m1);
+        bits(&format!("rstd {tag}"), &s2, &s1);
+        let dy = rand_vec(rows * cols, 54, 1.0);
+        let (dx0, dw0, db0) = (rand_vec(rows * cols, 55, 1.0), rand_vec(cols, 56, 1.0), rand_vec(cols, 57, 1.0));
+        let (mut dx1, mut dw1, mut db1) = (dx0.clone(), dw0.clone(), db0.clone());
+        let (mut dx2, mut dw2, mut db2) = (dx0, dw0, db0);
+        norm::layernorm_bwd(&mut dx1, &mut dw1, &mut db1, &dy, &x, &m1, &s1, &w, rows, cols);
+        norm_fast::layernorm_bwd(&mut dx2, &mut dw2, &mut db2, &dy, &x, &m1, &s1, &w, rows, cols);
+        bits(&format!("dx {tag}"), &dx2, &dx1);
+        bits(&format!("dw {tag}"), &dw2, &dw1);
+        bits(&format!("db {tag}"), &db2, &db1);
+    }
+}

@@ -8,6 +8,7 @@ pub mod expf;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
+pub mod norm_fast;
 pub mod optim;
 pub mod rng;
 pub mod select;
@@ -150,10 +151,10 @@ impl Backend for CpuBackend {
     }
 
     fn layernorm_fwd(&self, out: &CpuBuf, mean: &CpuBuf, rstd: &CpuBuf, x: &CpuBuf, w: &CpuBuf, b: &CpuBuf, rows: usize, cols: usize) {
-        norm::layernorm_fwd(&mut out.borrow_mut(), &mut mean.borrow_mut(), &mut rstd.borrow_mut(), &x.borrow(), &w.borrow(), &b.borrow(), rows, cols);
+        norm_fast::layernorm_fwd(&mut out.borrow_mut(), &mut mean.borrow_mut(), &mut rstd.borrow_mut(), &x.borrow(), &w.borrow(), &b.borrow(), rows, cols);
     }
     fn layernorm_bwd(&self, dx: &CpuBuf, dw: &CpuBuf, db: &CpuBuf, dy: &CpuBuf, x: &CpuBuf, mean: &CpuBuf, rstd: &CpuBuf, w: &CpuBuf, rows: usize, cols: usize) {
-        norm::layernorm_bwd(
+        norm_fast::layernorm_bwd(
             &mut dx.borrow_mut(), &mut dw.borrow_mut(), &mut db.borrow_mut(),
             &dy.borrow(), &x.borrow(), &mean.borrow(), &rstd.borrow(), &w.borrow(), rows, cols,
         );

@@ -1,0 +1,119 @@
+//! The CPU backend's LayerNorm: the `norm` twin's math (f32) with every sum in the twin's order,
+//! eight rows side by side so their running sums (mean, variance; the backward's Σg and Σg·x̂)
+//! are independent chains the CPU overlaps instead of each add waiting on the one before; the
+//! weight and bias gradients summed over rows for all columns at once (each column's sum still
+//! in row order). Equal to the twin bit for bit (`tests/cpu_fast_paths.rs`).
+
+use rayon::prelude::*;
+
+/// Rows handled together.
+const R: usize = 8;
+/// Rows·cols at which rows are split across rayon threads (the twin's threshold).
+const PAR_MIN: usize = 1 << 14;
+
+/// s[r] = Σ_{c<cols} f(r, c) for N rows, each sum from 0 in c order.
+#[inline(always)]
+fn sums<const N: usize>(cols: usize, f: impl Fn(usize, usize) -> f32) -> [f32; N] {
+    let mut s = [0f32; N];
+    for c in 0..cols {
+        for (r, s) in s.iter_mut().enumerate() {
+            *s += f(r, c);
+        }
+    }
+    s
+}
+
+/// LayerNorm of N rows x [N, cols] into out: returns each row's (μ, rstd).
+#[inline(always)]
+fn fwd_rows<const N: usize>(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], cols: usize) -> [(f32, f32); N] {
+    let n = cols as f32;
+    let mu = sums::<N>(cols, |r, c| x[r * cols + c]).map(|s| s / n);
+    let var = sums::<N>(cols, |r, c| (x[r * cols + c] - mu[r]) * (x[r * cols + c] - mu[r])).map(|s| s / n);
+    let rs = var.map(|v| 1.0 / (v + 1e-5).sqrt());
+    for (r, (o, xr)) in out.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).enumerate() {
+        for c in 0..cols {
+            o[c] = (xr[c] - mu[r]) * rs[r] * w[c] + b[c];
+        }
+    }
+    std::array::from_fn(|r| (mu[r], rs[r]))
+}
+
+/// See `norm::layernorm_fwd`: out [rows, cols], mean/rstd [rows], x [rows, cols], w/b [cols].
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_fwd(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f32], w: &[f32], b: &[f32], rows: usize, cols: usize) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let block = |(i, ((o, m), s)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
+        let xb = &x[i * R * cols..i * R * cols + o.len()];
+        let stats: Vec<(f32, f32)> = match m.len() {
+            R => fwd_rows::<R>(o, xb, w, b, cols).to_vec(),
+            _ => o.chunks_exact_mut(cols).zip(xb.chunks_exact(cols)).map(|(o, xr)| fwd_rows::<1>(o, xr, w, b, cols)[0]).collect(),
+        };
+        for ((m, s), (mu, rs)) in m.iter_mut().zip(s.iter_mut()).zip(stats) {
+            (*m, *s) = (mu, rs);
+        }
+    };
+    let (out, mean, rstd) = (&mut out[..rows * cols], &mut mean[..rows], &mut rstd[..rows]);
+    if rows * cols >= PAR_MIN {
+        out.par_chunks_mut(R * cols).zip(mean.par_chunks_mut(R)).zip(rstd.par_chunks_mut(R)).enumerate().for_each(block);
+    } else {
+        out.chunks_mut(R * cols).zip(mean.chunks_mut(R)).zip(rstd.chunks_mut(R)).enumerate().for_each(block);
+    }
+}
+
+/// dx += the input gradient of N rows (dx, dy, x [N, cols]; mean, rstd [N]).
+#[inline(always)]
+fn bwd_rows<const N: usize>(dx: &mut [f32], dy: &[f32], x: &[f32], mean: &[f32], rstd: &[f32], w: &[f32], cols: usize) {
+    let n = cols as f32;
+    let sg = sums::<N>(cols, |r, c| dy[r * cols + c] * w[c]);
+    let sgx = sums::<N>(cols, |r, c| dy[r * cols + c] * w[c] * (x[r * cols + c] - mean[r]) * rstd[r]);
+    for (r, d) in dx.chunks_exact_mut(cols).enumerate() {
+        let (mu, rs, mg, mgx) = (mean[r], rstd[r], sg[r] / n, sgx[r] / n);
+        let (xr, dyr) = (&x[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
+        for c in 0..cols {
+            let xh = (xr[c] - mu) * rs;
+            d[c] += rs * (dyr[c] * w[c] - mg - xh * mgx);
+        }
+    }
+}
+
+/// See `norm::layernorm_bwd`: dx += ∂/∂x, dw += Σ_r dy·x̂, db += Σ_r dy.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_bwd(dx: &mut [f32], dw: &mut [f32], db: &mut [f32], dy: &[f32], x: &[f32], mean: &[f32], rstd: &[f32], w: &[f32], rows: usize, cols: usize) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let block = |(i, d): (usize, &mut [f32])| {
+        let (r0, nr) = (i * R, d.len() / cols);
+        let span = r0 * cols..(r0 + nr) * cols;
+        let (dyb, xb, mb, sb) = (&dy[span.clone()], &x[span], &mean[r0..r0 + nr], &rstd[r0..r0 + nr]);
+        match nr {
+            R => bwd_rows::<R>(d, dyb, xb, mb, sb, w, cols),
+            _ => (0..nr).for_each(|r| {
+                let row = r * cols..(r + 1) * cols;
+                bwd_rows::<1>(&mut d[row.clone()], &dyb[row.clone()], &xb[row], &mb[r..], &sb[r..], w, cols)
+            }),
+        }
+    };
+    let dx = &mut dx[..rows * cols];
+    if rows * cols >= PAR_MIN {
+        dx.par_chunks_mut(R * cols).enumerate().for_each(block);
+    } else {
+        dx.chunks_mut(R * cols).enumerate().for_each(block);
+    }
+    // weight and bias gradients: each column's sum over rows in row order, all columns at once
+    let (mut sw, mut sb) = (vec![0f32; cols], vec![0f32; cols]);
+    for r in 0..rows {
+        let (mu, rs) = (mean[r], rstd[r]);
+        let (xr, dyr) = (&x[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
+        for c in 0..cols {
+            sw[c] += dyr[c] * (xr[c] - mu) * rs;
+            sb[c] += dyr[c];
+        }
+    }
+    for c in 0..cols {
+        dw[c] += sw[c];
+        db[c] += sb[c];
+    }
+}
