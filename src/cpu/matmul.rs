@@ -1,6 +1,10 @@
 //! Twins of `shaders/matmul.wgsl`: the readable reference matmul (generic, used in tests and
 //! gradient checks), a packed, register-blocked f32 matmul for the CPU backend, and bias_grad.
 
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::thread::LocalKey;
+
 use rayon::prelude::*;
 
 use super::{copy_short, Real};
@@ -33,6 +37,53 @@ pub fn bias_grad<T: Real>(db: &mut [T], dy: &[T], m: usize, n: usize) {
     }
 }
 
+thread_local! {
+    /// Packed B panels and packed rows of A, kept from call to call: a training step asks for
+    /// the same sizes again and again, and fresh zeroed memory costs page faults and memsets.
+    static B_PANELS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static A_PACKED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// `len` floats from this thread's `slot` (stale values: the packers write every one, padding
+/// included), given back to the slot when dropped.
+struct Scratch {
+    buf: Vec<f32>,
+    len: usize,
+    slot: &'static LocalKey<Cell<Vec<f32>>>,
+}
+
+fn scratch(slot: &'static LocalKey<Cell<Vec<f32>>>, len: usize) -> Scratch {
+    let mut buf = slot.take();
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    Scratch { buf, len, slot }
+}
+
+impl Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[..self.len]
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        // keep the larger of this buffer and one a nested call may have given back meanwhile
+        let _ = self.slot.try_with(|s| {
+            let other = s.take();
+            s.set(if other.len() > buf.len() { other } else { buf });
+        });
+    }
+}
+
 const MR: usize = 4; // rows of C per micro-kernel (packing A reads four rows side by side)
 const NR: usize = 16; // columns of C per micro-kernel (one packed B panel)
 const MB: usize = 32; // rows of C per parallel task
@@ -46,11 +97,12 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
     }
     // pack op(B) into column panels of NR: bp[panel][p][0..NR], zero-padded
     let panels = n.div_ceil(NR);
-    let mut bp = vec![0f32; panels * k * NR];
+    let mut bp = scratch(&B_PANELS, panels * k * NR);
     bp.par_chunks_mut(k * NR).enumerate().for_each(|(pi, panel)| {
         let j0 = pi * NR;
         let w = NR.min(n - j0);
         for p in 0..k {
+            panel[p * NR + w..(p + 1) * NR].fill(0.0);
             let dst = &mut panel[p * NR..p * NR + w];
             if tb {
                 for (q, d) in dst.iter_mut().enumerate() {
@@ -74,6 +126,9 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
         for (gl, grp) in ap.chunks_mut(k * MR).enumerate() {
             let r0 = (g0 + gl) * MR;
             let rr = MR.min(m - r0);
+            for dst in grp.chunks_exact_mut(MR) {
+                dst[rr..].fill(0.0);
+            }
             if ta {
                 for (p, dst) in grp.chunks_exact_mut(MR).enumerate() {
                     let src = &a[p * m + r0..p * m + r0 + rr];
@@ -103,10 +158,11 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
         }
     };
     let shared_ap = (groups > 1).then(|| {
-        let mut ap = vec![0f32; m.div_ceil(MR) * k * MR];
+        let mut ap = scratch(&A_PACKED, m.div_ceil(MR) * k * MR);
         ap.par_chunks_mut(k * MR).enumerate().for_each(|(g, grp)| pack(grp, g));
         ap
     });
+    let (bp, shared_ap): (&[f32], Option<&[f32]>) = (&bp, shared_ap.as_deref());
     let out = SendPtr(c.as_mut_ptr());
     (0..row_blocks * groups).into_par_iter().for_each(|task| {
         let (bi, gi) = (task / groups, task % groups);
@@ -114,10 +170,10 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
         let rows = MB.min(m - i0);
         let mgroups = rows.div_ceil(MR);
         let own_ap;
-        let ap: &[f32] = match &shared_ap {
+        let ap: &[f32] = match shared_ap {
             Some(all) => &all[i0 * k..(i0 + mgroups * MR) * k],
             None => {
-                let mut buf = vec![0f32; mgroups * k * MR];
+                let mut buf = scratch(&A_PACKED, mgroups * k * MR);
                 pack(&mut buf, i0 / MR);
                 own_ap = buf;
                 &own_ap
