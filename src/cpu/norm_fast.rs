@@ -44,21 +44,22 @@ pub fn layernorm_fwd(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f
     if rows == 0 || cols == 0 {
         return;
     }
-    let block = |(i, ((o, m), s)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
+    // each block of R rows: out, then its (μ, rstd) pairs
+    let block = |(i, o): (usize, &mut [f32])| -> Vec<(f32, f32)> {
         let xb = &x[i * R * cols..i * R * cols + o.len()];
-        let stats: Vec<(f32, f32)> = match m.len() {
+        match o.len() / cols {
             R => fwd_rows::<R>(o, xb, w, b, cols).to_vec(),
             _ => o.chunks_exact_mut(cols).zip(xb.chunks_exact(cols)).map(|(o, xr)| fwd_rows::<1>(o, xr, w, b, cols)[0]).collect(),
-        };
-        for ((m, s), (mu, rs)) in m.iter_mut().zip(s.iter_mut()).zip(stats) {
-            (*m, *s) = (mu, rs);
         }
     };
-    let (out, mean, rstd) = (&mut out[..rows * cols], &mut mean[..rows], &mut rstd[..rows]);
-    if rows * cols >= PAR_MIN {
-        out.par_chunks_mut(R * cols).zip(mean.par_chunks_mut(R)).zip(rstd.par_chunks_mut(R)).enumerate().for_each(block);
+    let out = &mut out[..rows * cols];
+    let stats: Vec<Vec<(f32, f32)>> = if rows * cols >= PAR_MIN {
+        out.par_chunks_mut(R * cols).enumerate().map(block).collect()
     } else {
-        out.chunks_mut(R * cols).zip(mean.chunks_mut(R)).zip(rstd.chunks_mut(R)).enumerate().for_each(block);
+        out.chunks_mut(R * cols).enumerate().map(block).collect()
+    };
+    for ((m, s), (mu, rs)) in mean[..rows].iter_mut().zip(&mut rstd[..rows]).zip(stats.into_iter().flatten()) {
+        (*m, *s) = (mu, rs);
     }
 }
 
