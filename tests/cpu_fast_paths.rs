@@ -78,9 +78,7 @@ fn indexed_embed_bwd_matches_the_twin() {
         let (mut want, mut got) = (table.clone(), table);
         embed_bwd(&mut want, &tokens, &dout, n_tok, c, vocab);
         embed_bwd_indexed(&mut got, &tokens, &dout, n_tok, c, vocab);
-        let differ = got.iter().zip(&want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
-        println!("indexed embed_bwd n_tok {n_tok} c {c} vocab {vocab}: {differ} of {} values differ in bits", got.len());
-        assert_eq!(differ, 0);
+        assert_same_bits(&format!("indexed embed_bwd n_tok {n_tok} c {c} vocab {vocab}"), &got, &want);
     }
 }
 
@@ -91,11 +89,7 @@ fn indexed_embed_bwd_matches_the_twin() {
 #[test]
 fn fast_layernorm_matches_the_twin() {
     use jest_wgpu::cpu::{norm, norm_fast};
-    let bits = |name: &str, got: &[f32], want: &[f32]| {
-        let differ = got.iter().zip(want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
-        println!("fast layernorm {name}: {differ} of {} values differ in bits", got.len());
-        assert_eq!(differ, 0, "fast layernorm {name}");
-    };
+    let bits = |name: &str, got: &[f32], want: &[f32]| assert_same_bits(&format!("fast layernorm {name}"), got, want);
     for &(rows, cols) in &[(1, 1), (7, 5), (8, 1), (9, 64), (23, 17), (300, 64), (1029, 65)] {
         let tag = format!("rows {rows} cols {cols}");
         let x = rand_vec(rows * cols, 51, 3.0);

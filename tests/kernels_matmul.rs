@@ -36,7 +36,7 @@ fn fast_cpu_matmul_matches_reference() {
                         pool.install(|| matmul::matmul_fast(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc));
                         let what = format!("cpu matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc} bias={with_bias} threads={threads}");
                         assert_close(&what, &got, &want, 0.0, 0.0);
-                        assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: not equal bit for bit");
+                        assert_same_bits(&what, &got, &want);
                     }
                 }
             }

@@ -97,6 +97,15 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     }
 }
 
+/// Assert got and want are the same values bit for bit (−0 ≠ +0, NaNs by payload); print how
+/// many differ either way.
+pub fn assert_same_bits(name: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{name}: length {} vs {}", got.len(), want.len());
+    let differ = got.iter().zip(want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
+    println!("{name}: {differ} of {} values differ in bits", got.len());
+    assert_eq!(differ, 0, "{name}: not equal bit for bit");
+}
+
 /// Compare an analytic gradient with central differences of `loss` (f64, eps 1e-6).
 pub fn check_grad(name: &str, x: &[f64], analytic: &[f64], loss: impl Fn(&[f64]) -> f64) {
     assert_eq!(x.len(), analytic.len());
