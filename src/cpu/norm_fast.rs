@@ -44,21 +44,25 @@ pub fn layernorm_fwd(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f
     if rows == 0 || cols == 0 {
         return;
     }
-    // each block of R rows: out, then its (μ, rstd) pairs
-    let block = |(i, o): (usize, &mut [f32])| -> Vec<(f32, f32)> {
+    // each block of R rows: out, and its rows' (μ, rstd) into st
+    let block = |i: usize, o: &mut [f32], st: &mut [(f32, f32)]| {
         let xb = &x[i * R * cols..i * R * cols + o.len()];
-        match o.len() / cols {
-            R => fwd_rows::<R>(o, xb, w, b, cols).to_vec(),
-            _ => o.chunks_exact_mut(cols).zip(xb.chunks_exact(cols)).map(|(o, xr)| fwd_rows::<1>(o, xr, w, b, cols)[0]).collect(),
+        match st.len() {
+            R => st.copy_from_slice(&fwd_rows::<R>(o, xb, w, b, cols)),
+            _ => {
+                for ((o, xr), s) in o.chunks_exact_mut(cols).zip(xb.chunks_exact(cols)).zip(st.iter_mut()) {
+                    *s = fwd_rows::<1>(o, xr, w, b, cols)[0];
+                }
+            }
         }
     };
-    let out = &mut out[..rows * cols];
-    let stats: Vec<Vec<(f32, f32)>> = if rows * cols >= PAR_MIN {
-        out.par_chunks_mut(R * cols).enumerate().map(block).collect()
+    let (out, mut stats) = (&mut out[..rows * cols], vec![(0f32, 0f32); rows]);
+    if rows * cols >= PAR_MIN {
+        out.par_chunks_mut(R * cols).zip(stats.par_chunks_mut(R)).enumerate().for_each(|(i, (o, st))| block(i, o, st));
     } else {
-        out.chunks_mut(R * cols).enumerate().map(block).collect()
-    };
-    for ((m, s), (mu, rs)) in mean[..rows].iter_mut().zip(&mut rstd[..rows]).zip(stats.into_iter().flatten()) {
+        out.chunks_mut(R * cols).zip(stats.chunks_mut(R)).enumerate().for_each(|(i, (o, st))| block(i, o, st));
+    }
+    for ((m, s), (mu, rs)) in mean[..rows].iter_mut().zip(&mut rstd[..rows]).zip(stats) {
         (*m, *s) = (mu, rs);
     }
 }
