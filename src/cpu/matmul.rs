@@ -179,20 +179,31 @@ pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m:
                 &own_ap
             }
         };
-        let mut tile = [[0f32; NR]; MR];
+        let mut tile = [[0f32; NR]; 2 * MR];
         for pi in gi * per_group..((gi + 1) * per_group).min(panels) {
             let panel = &bp[pi * k * NR..(pi + 1) * k * NR];
             let j0 = pi * NR;
             let w = NR.min(n - j0);
-            for g in 0..mgroups {
-                kernel(&ap[g * k * MR..(g + 1) * k * MR], panel, k, &mut tile);
-                for (r, tile_row) in tile.iter().enumerate().take(MR.min(rows - g * MR)) {
+            // two groups of MR rows at a time (twice the independent sums in flight), then
+            // the odd one out alone
+            let mut g = 0;
+            while g < mgroups {
+                let pair = g + 1 < mgroups;
+                if pair {
+                    kernel.1(&ap[g * k * MR..(g + 2) * k * MR], panel, k, &mut tile);
+                } else {
+                    let one: &mut [[f32; NR]; MR] = (&mut tile[..MR]).try_into().unwrap();
+                    kernel.0(&ap[g * k * MR..(g + 1) * k * MR], panel, k, one);
+                }
+                let span = if pair { 2 * MR } else { MR };
+                for (r, tile_row) in tile.iter().enumerate().take(span.min(rows - g * MR)) {
                     let row = i0 + g * MR + r;
                     // SAFETY: task (bi, gi) alone writes rows i0..i0+rows × its panels' columns,
                     // all inside c[..m·n]; no two tasks overlap and `c` outlives the loop.
                     let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * n + j0), w) };
                     store(dst, &tile_row[..w], bias.map(|b| &b[j0..j0 + w]), acc);
                 }
+                g += if pair { 2 } else { 1 };
             }
         }
     });
@@ -220,14 +231,15 @@ impl SendPtr {
 }
 
 type Kernel = fn(&[f32], &[f32], usize, &mut [[f32; NR]; MR]);
+/// The same on two consecutive packed groups of A: ap [2][k][MR] → tile rows 0..2·MR.
+type Kernel2 = fn(&[f32], &[f32], usize, &mut [[f32; NR]; 2 * MR]);
 
-/// tile = Σ_p ap[p][..MR]ᵀ · bp[p][..NR]   (MR×NR accumulators kept in registers)
+/// tile = Σ_p ap[p][..MR]ᵀ · bp[p][..NR]   (MR×NR accumulators kept in registers; each sum
+/// runs over p in order, one multiply then one add — no fused multiply-add)
 #[inline(always)]
 fn micro(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
     let mut t = [[0f32; NR]; MR];
-    for p in 0..k {
-        let av: &[f32; MR] = ap[p * MR..p * MR + MR].try_into().unwrap();
-        let bv: &[f32; NR] = bp[p * NR..p * NR + NR].try_into().unwrap();
+    for (av, bv) in ap[..k * MR].chunks_exact(MR).zip(bp[..k * NR].chunks_exact(NR)) {
         for r in 0..MR {
             for q in 0..NR {
                 t[r][q] += av[r] * bv[q];
@@ -235,6 +247,35 @@ fn micro(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
         }
     }
     *tile = t;
+}
+
+/// `micro` on two groups at once, sharing each load of B: 2·MR×NR sums, every one added in the
+/// same order as `micro` adds it (for registers files wide enough to hold them: AVX-512)
+#[inline(always)]
+fn micro_pair(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; 2 * MR]) {
+    let (a0, a1) = ap[..2 * k * MR].split_at(k * MR);
+    let mut t = [[0f32; NR]; 2 * MR];
+    for ((x0, x1), bv) in a0.chunks_exact(MR).zip(a1.chunks_exact(MR)).zip(bp[..k * NR].chunks_exact(NR)) {
+        for r in 0..MR {
+            for q in 0..NR {
+                t[r][q] += x0[r] * bv[q];
+            }
+        }
+        for r in 0..MR {
+            for q in 0..NR {
+                t[MR + r][q] += x1[r] * bv[q];
+            }
+        }
+    }
+    *tile = t;
+}
+
+/// `micro` on each of two groups in turn (where 2·MR rows of sums would not fit in registers).
+#[inline(always)]
+fn micro_twice(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; 2 * MR], one: Kernel) {
+    let (t0, t1) = tile.split_at_mut(MR);
+    one(&ap[..k * MR], bp, k, t0.try_into().unwrap());
+    one(&ap[k * MR..2 * k * MR], bp, k, t1.try_into().unwrap());
 }
 
 fn micro_generic(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
@@ -253,50 +294,76 @@ fn micro_avx512(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
     micro(ap, bp, k, tile)
 }
 
-/// The micro-kernels this CPU runs, widest first. Each computes the same mul-then-add sums in
-/// the same order (no fused multiply-add), so results are identical bit for bit whichever runs.
-fn kernels() -> Vec<(&'static str, Kernel)> {
-    let mut found: Vec<(&'static str, Kernel)> = vec![];
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn micro_pair_avx512(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; 2 * MR]) {
+    micro_pair(ap, bp, k, tile)
+}
+
+/// The micro-kernels this CPU runs (one group, two groups), widest first. Each computes the
+/// same mul-then-add sums in the same order (no fused multiply-add), so results are identical
+/// bit for bit whichever runs.
+fn kernels() -> Vec<(&'static str, Kernel, Kernel2)> {
+    let mut found: Vec<(&'static str, Kernel, Kernel2)> = vec![];
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has the feature the kernel is compiled for.
-            found.push(("avx512", |ap, bp, k, tile| unsafe { micro_avx512(ap, bp, k, tile) }));
+            found.push((
+                "avx512",
+                |ap, bp, k, tile| unsafe { micro_avx512(ap, bp, k, tile) },
+                |ap, bp, k, tile| unsafe { micro_pair_avx512(ap, bp, k, tile) },
+            ));
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: as above.
-            found.push(("avx2", |ap, bp, k, tile| unsafe { micro_avx2(ap, bp, k, tile) }));
+            found.push((
+                "avx2",
+                |ap, bp, k, tile| unsafe { micro_avx2(ap, bp, k, tile) },
+                |ap, bp, k, tile| micro_twice(ap, bp, k, tile, |ap, bp, k, t| unsafe { micro_avx2(ap, bp, k, t) }),
+            ));
         }
     }
-    found.push(("plain", micro_generic));
+    found.push(("plain", micro_generic, |ap, bp, k, tile| micro_twice(ap, bp, k, tile, micro_generic)));
     found
 }
 
 /// The widest, found once per process.
-fn select_kernel() -> Kernel {
-    static CHOSEN: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-    *CHOSEN.get_or_init(|| kernels()[0].1)
+fn select_kernel() -> (Kernel, Kernel2) {
+    static CHOSEN: std::sync::OnceLock<(Kernel, Kernel2)> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let (_, one, two) = kernels()[0];
+        (one, two)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every micro-kernel this CPU can run gives the plain one's tile bit for bit (k odd, so no
-    /// unrolling hides a remainder), so a result never depends on the machine's vector width.
+    /// Every micro-kernel this CPU can run, on one group of rows and on two, gives the plain
+    /// one's tile bit for bit (k odd, so no unrolling hides a remainder), so a result never
+    /// depends on the machine's vector width.
     #[test]
     fn micro_kernels_agree_bit_for_bit() {
         let k = 37;
-        let ap: Vec<f32> = (0..k * MR).map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5).collect();
+        let ap: Vec<f32> = (0..2 * k * MR).map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5).collect();
         let bp: Vec<f32> = (0..k * NR).map(|i| ((i * 104729) % 1000) as f32 / 991.0 - 0.5).collect();
-        let mut want = [[0f32; NR]; MR];
-        micro_generic(&ap, &bp, k, &mut want);
-        for (name, kernel) in kernels().into_iter().filter(|&(name, _)| name != "plain") {
+        let mut want = [[0f32; NR]; 2 * MR];
+        for (g, rows) in want.chunks_exact_mut(MR).enumerate() {
+            let mut one = [[0f32; NR]; MR];
+            micro_generic(&ap[g * k * MR..(g + 1) * k * MR], &bp, k, &mut one);
+            rows.copy_from_slice(&one);
+        }
+        let bits = |t: &[[f32; NR]]| t.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (name, one, two) in kernels() {
             let mut got = [[1f32; NR]; MR];
-            kernel(&ap, &bp, k, &mut got);
-            let same = got.iter().flatten().zip(want.iter().flatten()).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "micro-kernel {name} differs from the plain one");
-            println!("micro-kernel {name}: equal to the plain one bit for bit");
+            one(&ap[..k * MR], &bp, k, &mut got);
+            assert_eq!(bits(&got), bits(&want[..MR]), "micro-kernel {name} differs from the plain one");
+            let mut got2 = [[1f32; NR]; 2 * MR];
+            two(&ap, &bp, k, &mut got2);
+            assert_eq!(bits(&got2), bits(&want), "two-group micro-kernel {name} differs from the plain one");
+            println!("micro-kernel {name}: one and two groups equal to the plain one bit for bit");
         }
     }
 }
