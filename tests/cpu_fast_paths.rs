@@ -28,18 +28,24 @@ fn fast_attention_matches_the_twin() {
         let (mut o1, mut a1) = (vec![0.0; n * t * c], vec![0.0; n * heads * t * t]);
         let (mut o2, mut a2) = (vec![1.0; n * t * c], vec![1.0; n * heads * t * t]);
         attention::attention_fwd(&mut o1, &mut a1, &qkv, &lens, n, t, c, heads);
-        attention_fast::attention_fwd(&mut o2, &mut a2, &qkv, &lens, n, t, c, heads);
-        close(&format!("fast attention out n{n} t{t} c{c} h{heads}"), &o2, &o1, tol(1e-5, 1e-4));
-        close(&format!("fast attention att n{n} t{t} c{c} h{heads}"), &a2, &a1, tol(1e-6, 1e-4));
         let dout = rand_vec(n * t * c, 22, 1.0);
         let d0 = rand_vec(n * t * 3 * c, 23, 1.0); // grads start nonzero: accumulation
         let (mut g1, mut s1) = (d0.clone(), vec![0.0; n * heads * t * t]);
-        let (mut g2, mut s2) = (d0.clone(), vec![0.0; n * heads * t * t]);
         attention::attention_bwd(&mut g1, &mut s1, &dout, &qkv, &a1, &lens, n, t, c, heads);
-        attention_fast::attention_bwd(&mut g2, &mut s2, &dout, &qkv, &a1, &lens, n, t, c, heads);
-        close(&format!("fast attention dqkv n{n} t{t} c{c} h{heads}"), &g2, &g1, tol(1e-5, 1e-4));
-        close(&format!("fast attention datt n{n} t{t} c{c} h{heads}"), &s2, &s1, tol(1e-5, 1e-4));
+        // every build this CPU runs (AVX-512, AVX2, the baseline), so none differs unseen
+        for v in attention_fast::variants() {
+            let what = format!("n{n} t{t} c{c} h{heads} ({})", v.name);
+            attention_fast::attention_fwd_in(v, &mut o2, &mut a2, &qkv, &lens, n, t, c, heads);
+            close(&format!("fast attention out {what}"), &o2, &o1, tol(1e-5, 1e-4));
+            close(&format!("fast attention att {what}"), &a2, &a1, tol(1e-6, 1e-4));
+            let (mut g2, mut s2) = (d0.clone(), vec![0.0; n * heads * t * t]);
+            attention_fast::attention_bwd_in(v, &mut g2, &mut s2, &dout, &qkv, &a1, &lens, n, t, c, heads);
+            close(&format!("fast attention dqkv {what}"), &g2, &g1, tol(1e-5, 1e-4));
+            close(&format!("fast attention datt {what}"), &s2, &s1, tol(1e-5, 1e-4));
+        }
     }
+    let names: Vec<_> = attention_fast::variants().iter().map(|v| v.name).collect();
+    println!("fast attention equal to the twin in builds {names:?}");
 }
 
 /// The CPU backend's f32 GELU (exps a block at a time) against the generic twin; sizes

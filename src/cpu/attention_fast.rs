@@ -11,6 +11,7 @@ use super::attention::seq_len;
 use super::copy_short;
 use super::expf;
 
+#[inline(always)]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yv, xv) in y.iter_mut().zip(x) {
         *yv += a * xv;
@@ -24,7 +25,9 @@ const QB: usize = 4;
 /// twin's sums (0 + w₀m₀ + w₁m₁ + …, in j order), four rows at a time with the sums held in
 /// registers when hd is one of the usual widths. The weights of row r are a row of a [·, t]
 /// matrix (rs = t, cs = 1) or a column of it (rs = 1, cs = t).
+#[inline(always)]
 fn weighted_rows(out: &mut [f32], hd: usize, w: &[f32], (rs, cs): (usize, usize), n: usize, m: &[f32]) {
+    #[inline(always)]
     fn fixed<const H: usize, const R: usize>(out: &mut [f32], w: &[f32], (rs, cs): (usize, usize), n: usize, m: &[f32]) {
         let mut acc = [[0f32; H]; R];
         for (j, mj) in m.chunks_exact(H).take(n).enumerate() {
@@ -39,6 +42,7 @@ fn weighted_rows(out: &mut [f32], hd: usize, w: &[f32], (rs, cs): (usize, usize)
             o.copy_from_slice(a);
         }
     }
+    #[inline(always)]
     fn rows<const H: usize>(out: &mut [f32], w: &[f32], st: (usize, usize), n: usize, m: &[f32]) {
         for (blk, o) in out.chunks_mut(QB * H).enumerate() {
             let w = &w[blk * QB * st.0..];
@@ -66,7 +70,9 @@ fn weighted_rows(out: &mut [f32], hd: usize, w: &[f32], (rs, cs): (usize, usize)
 
 /// s[r] = Σ_{j<len} x[r, j]·(y[r, j] or 1) for the rows of x [·, t], each sum in j order from 0
 /// (the twin's), QB rows side by side.
+#[inline(always)]
 fn row_sums(s: &mut [f32], x: &[f32], y: Option<&[f32]>, t: usize, len: usize) {
+    #[inline(always)]
     fn fixed<const R: usize>(s: &mut [f32], x: &[f32], y: Option<&[f32]>, t: usize, len: usize) {
         let mut acc = [0f32; R];
         for j in 0..len {
@@ -87,6 +93,7 @@ fn row_sums(s: &mut [f32], x: &[f32], y: Option<&[f32]>, t: usize, len: usize) {
 
 /// The largest of xs (−∞ if empty), 16 running maxima side by side: max is exact, so the
 /// order does not change the value.
+#[inline(always)]
 fn max_of(xs: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 16];
     let mut blocks = xs.chunks_exact(16);
@@ -99,6 +106,7 @@ fn max_of(xs: &[f32]) -> f32 {
 }
 
 /// Copy head h's part `part` (0 q, 1 k, 2 v) of qkv [t, 3c] into dst [t, hd].
+#[inline(always)]
 fn gather(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize, hd: usize) {
     for i in 0..t {
         let src = i * 3 * c + part * c + h * hd;
@@ -107,6 +115,7 @@ fn gather(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize,
 }
 
 /// The same, transposed: dst [hd, t], dst[d·t + i] = x[i, part·c + h·hd + d].
+#[inline(always)]
 fn gather_t(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usize, hd: usize) {
     for i in 0..t {
         let src = i * 3 * c + part * c + h * hd;
@@ -120,7 +129,9 @@ fn gather_t(dst: &mut [f32], x: &[f32], part: usize, h: usize, t: usize, c: usiz
 /// d = 0, 1, …, as the twin's dot product does, but many j at once so the adds vectorise, held
 /// in registers 64 (or 16) columns at a time. A last part block of 16 reads mt's columns past
 /// out.len() (< t) and keeps only the sums wanted: each column's sum is its own.
+#[inline(always)]
 fn dots(out: &mut [f32], u: &[f32], mt: &[f32], t: usize) {
+    #[inline(always)]
     fn block<const W: usize>(u: &[f32], mt: &[f32], t: usize, j0: usize) -> [f32; W] {
         let mut acc = [0f32; W];
         for (&ud, row) in u.iter().zip(mt.chunks_exact(t)) {
@@ -156,98 +167,188 @@ fn dots(out: &mut [f32], u: &[f32], mt: &[f32], t: usize) {
 /// See `Backend::attention_fwd`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+    attention_fwd_in(chosen(), out, att, qkv, lens, n, t, c, heads)
+}
+
+/// `attention_fwd` with the given build of the per-sequence work.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_fwd_in(v: Variant, out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+    out[..n * t * c].par_chunks_mut(t * c).zip(att[..n * heads * t * t].par_chunks_mut(heads * t * t)).enumerate().for_each(
+        |(b, (out_b, att_b))| (v.fwd)(out_b, att_b, &qkv[b * t * 3 * c..(b + 1) * t * 3 * c], seq_len(lens[b], t), t, c, heads),
+    );
+}
+
+/// One sequence, every head: out_b [t, c] and att_b [heads, t, t] from x, its qkv [t, 3c];
+/// keys j < len.
+#[inline(always)]
+fn fwd_seq(out_b: &mut [f32], att_b: &mut [f32], x: &[f32], len: usize, t: usize, c: usize, heads: usize) {
     let hd = c / heads;
     let scale = 1.0 / (hd as f32).sqrt();
-    out[..n * t * c].par_chunks_mut(t * c).zip(att[..n * heads * t * t].par_chunks_mut(heads * t * t)).enumerate().for_each(
-        |(b, (out_b, att_b))| {
-            let x = &qkv[b * t * 3 * c..(b + 1) * t * 3 * c];
-            let len = seq_len(lens[b], t);
-            let (mut q, mut kt, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; hd * t], vec![0.0; t * hd], vec![0.0; QB * hd]);
-            let mut sums = [0f32; QB];
-            for h in 0..heads {
-                gather(&mut q, x, 0, h, t, c, hd);
-                gather_t(&mut kt, x, 1, h, t, c, hd);
-                gather(&mut v, x, 2, h, t, c, hd);
-                for (blk, rows) in att_b[h * t * t..(h + 1) * t * t].chunks_mut(QB * t).enumerate() {
-                    let (i0, nq) = (blk * QB, rows.len() / t);
-                    for (i, row) in (i0..).zip(rows.chunks_exact_mut(t)) {
-                        dots(&mut row[..len], &q[i * hd..(i + 1) * hd], &kt, t);
-                        row[..len].iter_mut().for_each(|r| *r *= scale);
-                        let mx = max_of(&row[..len]);
-                        row[..len].iter_mut().for_each(|r| *r -= mx);
-                        expf::exp_in_place(&mut row[..len]);
-                    }
-                    row_sums(&mut sums[..nq], rows, None, t, len);
-                    for (row, &sum) in rows.chunks_exact_mut(t).zip(&sums) {
-                        let inv = 1.0 / sum;
-                        row[..len].iter_mut().for_each(|r| *r *= inv);
-                        row[len..].iter_mut().for_each(|r| *r = 0.0);
-                    }
-                    weighted_rows(&mut o[..nq * hd], hd, rows, (t, 1), len, &v);
-                    for (i, oi) in (i0..).zip(o[..nq * hd].chunks_exact(hd)) {
-                        copy_short(&mut out_b[i * c + h * hd..i * c + (h + 1) * hd], oi);
-                    }
-                }
+    let (mut q, mut kt, mut v, mut o) = (vec![0.0; t * hd], vec![0.0; hd * t], vec![0.0; t * hd], vec![0.0; QB * hd]);
+    let mut sums = [0f32; QB];
+    for h in 0..heads {
+        gather(&mut q, x, 0, h, t, c, hd);
+        gather_t(&mut kt, x, 1, h, t, c, hd);
+        gather(&mut v, x, 2, h, t, c, hd);
+        for (blk, rows) in att_b[h * t * t..(h + 1) * t * t].chunks_mut(QB * t).enumerate() {
+            let (i0, nq) = (blk * QB, rows.len() / t);
+            for (i, row) in (i0..).zip(rows.chunks_exact_mut(t)) {
+                dots(&mut row[..len], &q[i * hd..(i + 1) * hd], &kt, t);
+                row[..len].iter_mut().for_each(|r| *r *= scale);
+                let mx = max_of(&row[..len]);
+                row[..len].iter_mut().for_each(|r| *r -= mx);
+                expf::exp_in_place(&mut row[..len]);
             }
-        },
-    );
+            row_sums(&mut sums[..nq], rows, None, t, len);
+            for (row, &sum) in rows.chunks_exact_mut(t).zip(&sums) {
+                let inv = 1.0 / sum;
+                row[..len].iter_mut().for_each(|r| *r *= inv);
+                row[len..].iter_mut().for_each(|r| *r = 0.0);
+            }
+            weighted_rows(&mut o[..nq * hd], hd, rows, (t, 1), len, &v);
+            for (i, oi) in (i0..).zip(o[..nq * hd].chunks_exact(hd)) {
+                copy_short(&mut out_b[i * c + h * hd..i * c + (h + 1) * hd], oi);
+            }
+        }
+    }
 }
 
 /// See `Backend::attention_bwd` (dqkv accumulates; datt = ∂ℓ/∂scores before scaling).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+    attention_bwd_in(chosen(), dqkv, datt, dout, qkv, att, lens, n, t, c, heads)
+}
+
+/// `attention_bwd` with the given build of the per-sequence work.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_bwd_in(v: Variant, dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+    let (c3, tt) = (3 * c, heads * t * t);
+    dqkv[..n * t * c3].par_chunks_mut(t * c3).zip(datt[..n * tt].par_chunks_mut(tt)).enumerate().for_each(|(b, (dx, datt_b))| {
+        let (x, dout_b, att_b) = (&qkv[b * t * c3..(b + 1) * t * c3], &dout[b * t * c..(b + 1) * t * c], &att[b * tt..(b + 1) * tt]);
+        (v.bwd)(dx, datt_b, dout_b, x, att_b, seq_len(lens[b], t), t, c, heads)
+    });
+}
+
+/// One sequence, every head: dx [t, 3c] += ∂ℓ/∂qkv and datt_b [heads, t, t] from dout_b
+/// [t, c], x, its qkv [t, 3c], and att_b [heads, t, t]; keys j < len.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn bwd_seq(dx: &mut [f32], datt_b: &mut [f32], dout_b: &[f32], x: &[f32], att_b: &[f32], len: usize, t: usize, c: usize, heads: usize) {
     let hd = c / heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let c3 = 3 * c;
-    dqkv[..n * t * c3].par_chunks_mut(t * c3).zip(datt[..n * heads * t * t].par_chunks_mut(heads * t * t)).enumerate().for_each(
-        |(b, (dx, datt_b))| {
-            let x = &qkv[b * t * c3..(b + 1) * t * c3];
-            let att_b = &att[b * heads * t * t..(b + 1) * heads * t * t];
-            let len = seq_len(lens[b], t);
-            let z = || vec![0f32; t * hd];
-            let (mut q, mut k, mut vt, mut dy) = (z(), z(), z(), z());
-            let (mut dq, mut dk, mut dv) = (z(), z(), z());
-            for h in 0..heads {
-                gather(&mut q, x, 0, h, t, c, hd);
-                gather(&mut k, x, 1, h, t, c, hd);
-                gather_t(&mut vt, x, 2, h, t, c, hd);
-                for i in 0..t {
-                    let src = (b * t + i) * c + h * hd;
-                    copy_short(&mut dy[i * hd..(i + 1) * hd], &dout[src..src + hd]);
+    let z = || vec![0f32; t * hd];
+    let (mut q, mut k, mut vt, mut dy) = (z(), z(), z(), z());
+    let (mut dq, mut dk, mut dv) = (z(), z(), z());
+    for h in 0..heads {
+        gather(&mut q, x, 0, h, t, c, hd);
+        gather(&mut k, x, 1, h, t, c, hd);
+        gather_t(&mut vt, x, 2, h, t, c, hd);
+        for i in 0..t {
+            let src = i * c + h * hd;
+            copy_short(&mut dy[i * hd..(i + 1) * hd], &dout_b[src..src + hd]);
+        }
+        let a_h = &att_b[h * t * t..(h + 1) * t * t];
+        let g_h = &mut datt_b[h * t * t..(h + 1) * t * t];
+        let mut s = [0f32; QB];
+        for (blk, (a, g)) in a_h.chunks(QB * t).zip(g_h.chunks_mut(QB * t)).enumerate() {
+            let (i0, nq) = (blk * QB, a.len() / t);
+            for (i, gi) in (i0..).zip(g.chunks_exact_mut(t)) {
+                dots(&mut gi[..len], &dy[i * hd..(i + 1) * hd], &vt, t);
+            }
+            row_sums(&mut s[..nq], a, Some(g), t, len);
+            for ((ai, gi), &si) in a.chunks_exact(t).zip(g.chunks_exact_mut(t)).zip(&s) {
+                for j in 0..len {
+                    gi[j] = ai[j] * (gi[j] - si);
                 }
-                let a_h = &att_b[h * t * t..(h + 1) * t * t];
-                let g_h = &mut datt_b[h * t * t..(h + 1) * t * t];
-                let mut s = [0f32; QB];
-                for (blk, (a, g)) in a_h.chunks(QB * t).zip(g_h.chunks_mut(QB * t)).enumerate() {
-                    let (i0, nq) = (blk * QB, a.len() / t);
-                    for (i, gi) in (i0..).zip(g.chunks_exact_mut(t)) {
-                        dots(&mut gi[..len], &dy[i * hd..(i + 1) * hd], &vt, t);
-                    }
-                    row_sums(&mut s[..nq], a, Some(g), t, len);
-                    for ((ai, gi), &si) in a.chunks_exact(t).zip(g.chunks_exact_mut(t)).zip(&s) {
-                        for j in 0..len {
-                            gi[j] = ai[j] * (gi[j] - si);
-                        }
-                        gi[len..].iter_mut().for_each(|x| *x = 0.0);
-                    }
-                }
-                // dq[i] = Σ_j g[i, j]·k[j]; dk[j] = Σ_i g[i, j]·q[i] and dv[j] = Σ_i a[i, j]·dy[i]
-                // for j < len (rows past it stay zero), each summed in order as the twin does
-                weighted_rows(&mut dq, hd, g_h, (t, 1), len, &k);
-                weighted_rows(&mut dk[..len * hd], hd, g_h, (1, t), t, &q);
-                weighted_rows(&mut dv[..len * hd], hd, a_h, (1, t), t, &dy);
-                dk[len * hd..].fill(0.0);
-                dv[len * hd..].fill(0.0);
-                for i in 0..t {
-                    // the twin's order: dq and dk summed, then scaled
-                    for (part, d, sc) in [(0, &dq, scale), (1, &dk, scale), (2, &dv, 1.0)] {
-                        let off = i * c3 + part * c + h * hd;
-                        for (o, s) in dx[off..off + hd].iter_mut().zip(&d[i * hd..(i + 1) * hd]) {
-                            *o += sc * s;
-                        }
-                    }
+                gi[len..].iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        // dq[i] = Σ_j g[i, j]·k[j]; dk[j] = Σ_i g[i, j]·q[i] and dv[j] = Σ_i a[i, j]·dy[i]
+        // for j < len (rows past it stay zero), each summed in order as the twin does
+        weighted_rows(&mut dq, hd, g_h, (t, 1), len, &k);
+        weighted_rows(&mut dk[..len * hd], hd, g_h, (1, t), t, &q);
+        weighted_rows(&mut dv[..len * hd], hd, a_h, (1, t), t, &dy);
+        dk[len * hd..].fill(0.0);
+        dv[len * hd..].fill(0.0);
+        for i in 0..t {
+            // the twin's order: dq and dk summed, then scaled
+            for (part, d, sc) in [(0, &dq, scale), (1, &dk, scale), (2, &dv, 1.0)] {
+                let off = i * c3 + part * c + h * hd;
+                for (o, s) in dx[off..off + hd].iter_mut().zip(&d[i * hd..(i + 1) * hd]) {
+                    *o += sc * s;
                 }
             }
-        },
-    );
+        }
+    }}
+
+type FwdSeq = fn(&mut [f32], &mut [f32], &[f32], usize, usize, usize, usize);
+type BwdSeq = fn(&mut [f32], &mut [f32], &[f32], &[f32], &[f32], usize, usize, usize, usize);
+
+/// One build of the per-sequence work (`fwd_seq`, `bwd_seq`) for a vector width. Rust never
+/// fuses a multiply and an add on its own, so every build computes the same bits: the wider
+/// ones run the same loops with more lanes.
+#[derive(Clone, Copy)]
+pub struct Variant {
+    pub name: &'static str,
+    fwd: FwdSeq,
+    bwd: BwdSeq,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fwd_avx512(out_b: &mut [f32], att_b: &mut [f32], x: &[f32], len: usize, t: usize, c: usize, heads: usize) {
+    fwd_seq(out_b, att_b, x, len, t, c, heads)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+fn bwd_avx512(dx: &mut [f32], datt_b: &mut [f32], dout_b: &[f32], x: &[f32], att_b: &[f32], len: usize, t: usize, c: usize, heads: usize) {
+    bwd_seq(dx, datt_b, dout_b, x, att_b, len, t, c, heads)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fwd_avx2(out_b: &mut [f32], att_b: &mut [f32], x: &[f32], len: usize, t: usize, c: usize, heads: usize) {
+    fwd_seq(out_b, att_b, x, len, t, c, heads)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+fn bwd_avx2(dx: &mut [f32], datt_b: &mut [f32], dout_b: &[f32], x: &[f32], att_b: &[f32], len: usize, t: usize, c: usize, heads: usize) {
+    bwd_seq(dx, datt_b, dout_b, x, att_b, len, t, c, heads)
+}
+
+/// The builds this CPU runs, widest first ("plain": the target's baseline, SSE2 on x86-64).
+pub fn variants() -> Vec<Variant> {
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the feature these are compiled for.
+            v.push(Variant {
+                name: "avx512",
+                fwd: |o, a, x, len, t, c, h| unsafe { fwd_avx512(o, a, x, len, t, c, h) },
+                bwd: |d, g, dy, x, a, len, t, c, h| unsafe { bwd_avx512(d, g, dy, x, a, len, t, c, h) },
+            });
+        }
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            v.push(Variant {
+                name: "avx2",
+                fwd: |o, a, x, len, t, c, h| unsafe { fwd_avx2(o, a, x, len, t, c, h) },
+                bwd: |d, g, dy, x, a, len, t, c, h| unsafe { bwd_avx2(d, g, dy, x, a, len, t, c, h) },
+            });
+        }
+    }
+    v.push(Variant { name: "plain", fwd: |o, a, x, len, t, c, h| fwd_seq(o, a, x, len, t, c, h), bwd: |d, g, dy, x, a, len, t, c, h| bwd_seq(d, g, dy, x, a, len, t, c, h) });
+    v
+}
+
+/// The widest, found once per process.
+fn chosen() -> Variant {
+    static CHOSEN: std::sync::OnceLock<Variant> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| variants()[0])
 }

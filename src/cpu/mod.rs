@@ -49,7 +49,7 @@ impl CpuBackend {
 /// dst ← src for the short rows the fast paths copy (a head's 16 values, a 16-column panel):
 /// whole blocks of 16 as fixed-size copies, which compile to vector moves, where
 /// `copy_from_slice` of a length known only at run time calls memmove once per row.
-#[inline]
+#[inline(always)]
 pub(crate) fn copy_short(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "copy_short: lengths differ");
     let (mut d, mut s) = (dst.chunks_exact_mut(16), src.chunks_exact(16));
