@@ -18,6 +18,8 @@ fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, c0: &[f32], m: usize, k
 /// With one thread a tall A is packed task by task; with more threads than row blocks, A is
 /// packed once and shared by the tasks that split C's columns — both paths, every transpose,
 /// bias and acc.
+type Matmul = fn(&mut [f32], &[f32], &[f32], Option<&[f32]>, usize, usize, usize, bool, bool, bool);
+
 #[test]
 fn fast_cpu_matmul_matches_reference() {
     let tall: &[(usize, usize, usize)] = &[(300, 37, 45), (261, 64, 192)];
@@ -32,11 +34,14 @@ fn fast_cpu_matmul_matches_reference() {
                         let bias = rand_vec(n, 3, 1.0);
                         let c0 = rand_vec(m * n, 4, 1.0);
                         let want = reference(&a, &b, with_bias.then_some(&bias[..]), &c0, m, k, n, ta, tb, acc);
-                        let mut got = c0.clone();
-                        pool.install(|| matmul::matmul_fast(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc));
-                        let what = format!("cpu matmul {m}x{k}x{n} ta={ta} tb={tb} acc={acc} bias={with_bias} threads={threads}");
-                        assert_close(&what, &got, &want, 0.0, 0.0);
-                        assert_same_bits(&what, &got, &want);
+                        // the widest build this CPU runs, and the baseline build
+                        for (build, f) in [("widest", matmul::matmul_fast as Matmul), ("plain", matmul::matmul_fast_plain)] {
+                            let mut got = c0.clone();
+                            pool.install(|| f(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc));
+                            let what = format!("cpu matmul ({build}) {m}x{k}x{n} ta={ta} tb={tb} acc={acc} bias={with_bias} threads={threads}");
+                            assert_close(&what, &got, &want, 0.0, 0.0);
+                            assert_same_bits(&what, &got, &want);
+                        }
                     }
                 }
             }
