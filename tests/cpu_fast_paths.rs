@@ -32,20 +32,28 @@ fn fast_attention_matches_the_twin() {
         let d0 = rand_vec(n * t * 3 * c, 23, 1.0); // grads start nonzero: accumulation
         let (mut g1, mut s1) = (d0.clone(), vec![0.0; n * heads * t * t]);
         attention::attention_bwd(&mut g1, &mut s1, &dout, &qkv, &a1, &lens, n, t, c, heads);
-        // every build this CPU runs (AVX-512, AVX2, the baseline), so none differs unseen
-        for v in attention_fast::variants() {
-            let what = format!("n{n} t{t} c{c} h{heads} ({})", v.name);
-            attention_fast::attention_fwd_in(v, &mut o2, &mut a2, &qkv, &lens, n, t, c, heads);
+        // every build (AVX-512 where the CPU has it, AVX2, the baseline), so none differs unseen
+        for (build, fwd, bwd) in attention_builds() {
+            let what = format!("n{n} t{t} c{c} h{heads} ({build})");
+            fwd(&mut o2, &mut a2, &qkv, &lens, n, t, c, heads);
             close(&format!("fast attention out {what}"), &o2, &o1, tol(1e-5, 1e-4));
             close(&format!("fast attention att {what}"), &a2, &a1, tol(1e-6, 1e-4));
             let (mut g2, mut s2) = (d0.clone(), vec![0.0; n * heads * t * t]);
-            attention_fast::attention_bwd_in(v, &mut g2, &mut s2, &dout, &qkv, &a1, &lens, n, t, c, heads);
+            bwd(&mut g2, &mut s2, &dout, &qkv, &a1, &lens, n, t, c, heads);
             close(&format!("fast attention dqkv {what}"), &g2, &g1, tol(1e-5, 1e-4));
             close(&format!("fast attention datt {what}"), &s2, &s1, tol(1e-5, 1e-4));
         }
     }
-    let names: Vec<_> = attention_fast::variants().iter().map(|v| v.name).collect();
-    println!("fast attention equal to the twin in builds {names:?}");
+}
+
+type AttFwd = fn(&mut [f32], &mut [f32], &[f32], &[u32], usize, usize, usize, usize);
+type AttBwd = fn(&mut [f32], &mut [f32], &[f32], &[f32], &[f32], &[u32], usize, usize, usize, usize);
+
+/// The fast attention's builds: the widest this CPU has, AVX2 (or the baseline without it), the
+/// baseline.
+fn attention_builds() -> [(&'static str, AttFwd, AttBwd); 3] {
+    use attention_fast::*;
+    [("widest", attention_fwd, attention_bwd), ("avx2", attention_fwd_avx2, attention_bwd_avx2), ("plain", attention_fwd_plain, attention_bwd_plain)]
 }
 
 /// The CPU backend's f32 GELU (exps a block at a time) against the generic twin; sizes
@@ -53,19 +61,26 @@ fn fast_attention_matches_the_twin() {
 /// clamp included).
 #[test]
 fn f32_gelu_matches_the_twin() {
-    use jest_wgpu::cpu::elementwise::{gelu_bwd, gelu_bwd_f32, gelu_fwd, gelu_fwd_f32};
+    use jest_wgpu::cpu::elementwise::*;
+    type Fwd = fn(&mut [f32], &[f32]);
+    type Bwd = fn(&mut [f32], &[f32], &[f32]);
+    let builds: [(&str, Fwd, Bwd); 3] =
+        [("widest", gelu_fwd_f32, gelu_bwd_f32), ("avx2", gelu_fwd_f32_avx2, gelu_bwd_f32_avx2), ("plain", gelu_fwd_f32_plain, gelu_bwd_f32_plain)];
     for &n in &[1, 15, 17, 1023, 1025, 3000, 40_000] {
         let x = rand_vec(n, 31, 12.0);
         let dy = rand_vec(n, 32, 1.0);
-        let (mut want, mut got) = (vec![0.0; n], vec![7.0; n]);
+        let mut want = vec![0.0; n];
         gelu_fwd(&mut want, &x);
-        gelu_fwd_f32(&mut got, &x);
         let d0 = rand_vec(n, 33, 1.0); // dx accumulates
-        let (mut dwant, mut dgot) = (d0.clone(), d0);
+        let mut dwant = d0.clone();
         gelu_bwd(&mut dwant, &x, &dy);
-        gelu_bwd_f32(&mut dgot, &x, &dy);
-        close(&format!("gelu fwd n={n}"), &got, &want, tol(1e-6, 1e-5));
-        close(&format!("gelu bwd n={n}"), &dgot, &dwant, tol(1e-6, 1e-5));
+        for (build, fwd, bwd) in builds {
+            let (mut got, mut dgot) = (vec![7.0; n], d0.clone());
+            fwd(&mut got, &x);
+            bwd(&mut dgot, &x, &dy);
+            close(&format!("gelu fwd n={n} ({build})"), &got, &want, tol(1e-6, 1e-5));
+            close(&format!("gelu bwd n={n} ({build})"), &dgot, &dwant, tol(1e-6, 1e-5));
+        }
     }
 }
 
@@ -94,27 +109,33 @@ fn indexed_embed_bwd_matches_the_twin() {
 /// the gradients accumulate into nonzero dx, dw, db.
 #[test]
 fn fast_layernorm_matches_the_twin() {
-    use jest_wgpu::cpu::{norm, norm_fast};
+    use jest_wgpu::cpu::{norm, norm_fast::*};
+    type Fwd = fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], usize, usize);
+    type Bwd = fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], &[f32], &[f32], usize, usize);
+    let builds: [(&str, Fwd, Bwd); 3] =
+        [("widest", layernorm_fwd, layernorm_bwd), ("avx2", layernorm_fwd_avx2, layernorm_bwd_avx2), ("plain", layernorm_fwd_plain, layernorm_bwd_plain)];
     let bits = |name: &str, got: &[f32], want: &[f32]| assert_same_bits(&format!("fast layernorm {name}"), got, want);
     for &(rows, cols) in &[(1, 1), (7, 5), (8, 1), (9, 64), (23, 17), (300, 64), (1029, 65)] {
-        let tag = format!("rows {rows} cols {cols}");
         let x = rand_vec(rows * cols, 51, 3.0);
         let (w, b) = (rand_vec(cols, 52, 1.0), rand_vec(cols, 53, 1.0));
         let (mut o1, mut m1, mut s1) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
-        let (mut o2, mut m2, mut s2) = (vec![9.0; rows * cols], vec![9.0; rows], vec![9.0; rows]);
         norm::layernorm_fwd(&mut o1, &mut m1, &mut s1, &x, &w, &b, rows, cols);
-        norm_fast::layernorm_fwd(&mut o2, &mut m2, &mut s2, &x, &w, &b, rows, cols);
-        bits(&format!("out {tag}"), &o2, &o1);
-        bits(&format!("mean {tag}"), &m2, &m1);
-        bits(&format!("rstd {tag}"), &s2, &s1);
         let dy = rand_vec(rows * cols, 54, 1.0);
         let (dx0, dw0, db0) = (rand_vec(rows * cols, 55, 1.0), rand_vec(cols, 56, 1.0), rand_vec(cols, 57, 1.0));
         let (mut dx1, mut dw1, mut db1) = (dx0.clone(), dw0.clone(), db0.clone());
-        let (mut dx2, mut dw2, mut db2) = (dx0, dw0, db0);
         norm::layernorm_bwd(&mut dx1, &mut dw1, &mut db1, &dy, &x, &m1, &s1, &w, rows, cols);
-        norm_fast::layernorm_bwd(&mut dx2, &mut dw2, &mut db2, &dy, &x, &m1, &s1, &w, rows, cols);
-        bits(&format!("dx {tag}"), &dx2, &dx1);
-        bits(&format!("dw {tag}"), &dw2, &dw1);
-        bits(&format!("db {tag}"), &db2, &db1);
+        for (build, fwd, bwd) in builds {
+            let tag = format!("rows {rows} cols {cols} ({build})");
+            let (mut o2, mut m2, mut s2) = (vec![9.0; rows * cols], vec![9.0; rows], vec![9.0; rows]);
+            fwd(&mut o2, &mut m2, &mut s2, &x, &w, &b, rows, cols);
+            bits(&format!("out {tag}"), &o2, &o1);
+            bits(&format!("mean {tag}"), &m2, &m1);
+            bits(&format!("rstd {tag}"), &s2, &s1);
+            let (mut dx2, mut dw2, mut db2) = (dx0.clone(), dw0.clone(), db0.clone());
+            bwd(&mut dx2, &mut dw2, &mut db2, &dy, &x, &m1, &s1, &w, rows, cols);
+            bits(&format!("dx {tag}"), &dx2, &dx1);
+            bits(&format!("dw {tag}"), &dw2, &dw1);
+            bits(&format!("db {tag}"), &db2, &db1);
+        }
     }
 }

@@ -34,8 +34,9 @@ fn fast_cpu_matmul_matches_reference() {
                         let bias = rand_vec(n, 3, 1.0);
                         let c0 = rand_vec(m * n, 4, 1.0);
                         let want = reference(&a, &b, with_bias.then_some(&bias[..]), &c0, m, k, n, ta, tb, acc);
-                        // the widest build this CPU runs, and the baseline build
-                        for (build, f) in [("widest", matmul::matmul_fast as Matmul), ("plain", matmul::matmul_fast_plain)] {
+                        // every build: the widest this CPU has, AVX2 (or the baseline without it), the baseline
+                        let builds: [(&str, Matmul); 3] = [("widest", matmul::matmul_fast), ("avx2", matmul::matmul_fast_avx2), ("plain", matmul::matmul_fast_plain)];
+                        for (build, f) in builds {
                             let mut got = c0.clone();
                             pool.install(|| f(&mut got, &a, &b, with_bias.then_some(&bias[..]), m, k, n, ta, tb, acc));
                             let what = format!("cpu matmul ({build}) {m}x{k}x{n} ta={ta} tb={tb} acc={acc} bias={with_bias} threads={threads}");

@@ -164,18 +164,13 @@ fn dots(out: &mut [f32], u: &[f32], mt: &[f32], t: usize) {
     }
 }
 
+widest! {
 /// See `Backend::attention_fwd`.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_fwd(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
-    attention_fwd_in(chosen(), out, att, qkv, lens, n, t, c, heads)
-}
-
-/// `attention_fwd` with the given build of the per-sequence work.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_fwd_in(v: Variant, out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+pub fn attention_fwd / attention_fwd_avx2 / attention_fwd_plain(out: &mut [f32], att: &mut [f32], qkv: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
     out[..n * t * c].par_chunks_mut(t * c).zip(att[..n * heads * t * t].par_chunks_mut(heads * t * t)).enumerate().for_each(
-        |(b, (out_b, att_b))| (v.fwd)(out_b, att_b, &qkv[b * t * 3 * c..(b + 1) * t * 3 * c], seq_len(lens[b], t), t, c, heads),
+        |(b, (out_b, att_b))| fwd_seq(out_b, att_b, &qkv[b * t * 3 * c..(b + 1) * t * 3 * c], seq_len(lens[b], t), t, c, heads),
     );
+}
 }
 
 /// One sequence, every head: out_b [t, c] and att_b [heads, t, t] from x, its qkv [t, 3c];
@@ -213,20 +208,15 @@ fn fwd_seq(out_b: &mut [f32], att_b: &mut [f32], x: &[f32], len: usize, t: usize
     }
 }
 
+widest! {
 /// See `Backend::attention_bwd` (dqkv accumulates; datt = ∂ℓ/∂scores before scaling).
-#[allow(clippy::too_many_arguments)]
-pub fn attention_bwd(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
-    attention_bwd_in(chosen(), dqkv, datt, dout, qkv, att, lens, n, t, c, heads)
-}
-
-/// `attention_bwd` with the given build of the per-sequence work.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_bwd_in(v: Variant, dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
+pub fn attention_bwd / attention_bwd_avx2 / attention_bwd_plain(dqkv: &mut [f32], datt: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], lens: &[u32], n: usize, t: usize, c: usize, heads: usize) {
     let (c3, tt) = (3 * c, heads * t * t);
     dqkv[..n * t * c3].par_chunks_mut(t * c3).zip(datt[..n * tt].par_chunks_mut(tt)).enumerate().for_each(|(b, (dx, datt_b))| {
         let (x, dout_b, att_b) = (&qkv[b * t * c3..(b + 1) * t * c3], &dout[b * t * c..(b + 1) * t * c], &att[b * tt..(b + 1) * tt]);
-        (v.bwd)(dx, datt_b, dout_b, x, att_b, seq_len(lens[b], t), t, c, heads)
+        bwd_seq(dx, datt_b, dout_b, x, att_b, seq_len(lens[b], t), t, c, heads)
     });
+}
 }
 
 /// One sequence, every head: dx [t, 3c] += ∂ℓ/∂qkv and datt_b [heads, t, t] from dout_b
@@ -280,75 +270,5 @@ fn bwd_seq(dx: &mut [f32], datt_b: &mut [f32], dout_b: &[f32], x: &[f32], att_b:
                 }
             }
         }
-    }}
-
-type FwdSeq = fn(&mut [f32], &mut [f32], &[f32], usize, usize, usize, usize);
-type BwdSeq = fn(&mut [f32], &mut [f32], &[f32], &[f32], &[f32], usize, usize, usize, usize);
-
-/// One build of the per-sequence work (`fwd_seq`, `bwd_seq`) for a vector width. Rust never
-/// fuses a multiply and an add on its own, so every build computes the same bits: the wider
-/// ones run the same loops with more lanes.
-#[derive(Clone, Copy)]
-pub struct Variant {
-    pub name: &'static str,
-    fwd: FwdSeq,
-    bwd: BwdSeq,
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn fwd_avx512(out_b: &mut [f32], att_b: &mut [f32], x: &[f32], len: usize, t: usize, c: usize, heads: usize) {
-    fwd_seq(out_b, att_b, x, len, t, c, heads)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-fn bwd_avx512(dx: &mut [f32], datt_b: &mut [f32], dout_b: &[f32], x: &[f32], att_b: &[f32], len: usize, t: usize, c: usize, heads: usize) {
-    bwd_seq(dx, datt_b, dout_b, x, att_b, len, t, c, heads)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn fwd_avx2(out_b: &mut [f32], att_b: &mut [f32], x: &[f32], len: usize, t: usize, c: usize, heads: usize) {
-    fwd_seq(out_b, att_b, x, len, t, c, heads)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2")]
-fn bwd_avx2(dx: &mut [f32], datt_b: &mut [f32], dout_b: &[f32], x: &[f32], att_b: &[f32], len: usize, t: usize, c: usize, heads: usize) {
-    bwd_seq(dx, datt_b, dout_b, x, att_b, len, t, c, heads)
-}
-
-/// The builds this CPU runs, widest first ("plain": the target's baseline, SSE2 on x86-64).
-pub fn variants() -> Vec<Variant> {
-    let mut v = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the feature these are compiled for.
-            v.push(Variant {
-                name: "avx512",
-                fwd: |o, a, x, len, t, c, h| unsafe { fwd_avx512(o, a, x, len, t, c, h) },
-                bwd: |d, g, dy, x, a, len, t, c, h| unsafe { bwd_avx512(d, g, dy, x, a, len, t, c, h) },
-            });
-        }
-        if is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            v.push(Variant {
-                name: "avx2",
-                fwd: |o, a, x, len, t, c, h| unsafe { fwd_avx2(o, a, x, len, t, c, h) },
-                bwd: |d, g, dy, x, a, len, t, c, h| unsafe { bwd_avx2(d, g, dy, x, a, len, t, c, h) },
-            });
-        }
     }
-    v.push(Variant { name: "plain", fwd: |o, a, x, len, t, c, h| fwd_seq(o, a, x, len, t, c, h), bwd: |d, g, dy, x, a, len, t, c, h| bwd_seq(d, g, dy, x, a, len, t, c, h) });
-    v
-}
-
-/// The widest, found once per process.
-fn chosen() -> Variant {
-    static CHOSEN: std::sync::OnceLock<Variant> = std::sync::OnceLock::new();
-    *CHOSEN.get_or_init(|| variants()[0])
 }

@@ -32,18 +32,21 @@ pub fn add_inplace<T: Real>(dst: &mut [T], src: &[T]) {
 
 /// The exponent of GELU's tanh: 2·clamp(u, ±15), u = √(2/π)(x + 0.044715 x³), so that
 /// tanh(u) = (e − 1)/(e + 1) with e = exp of it (clamped: exp stays finite).
+#[inline(always)]
 fn tanh_exponent<T: Real>(x: T) -> T {
     let u = T::c(0.7978845608028654) * (x + T::c(0.044715) * x * x * x);
     T::c(2.0) * u.max(T::c(-15.0)).min(T::c(15.0))
 }
 
 /// gelu(x) given e = exp(tanh_exponent(x)): 0.5 x (1 + tanh(u)).
+#[inline(always)]
 fn gelu_with_exp<T: Real>(x: T, e: T) -> T {
     let th = (e - T::one()) / (e + T::one());
     T::c(0.5) * x * (T::one() + th)
 }
 
 /// gelu'(x) given e = exp(tanh_exponent(x)): 0.5 (1 + th) + 0.5 x (1 − th²) √(2/π) (1 + 3·0.044715 x²).
+#[inline(always)]
 fn gelu_grad_with_exp<T: Real>(x: T, e: T) -> T {
     let k = T::c(0.7978845608028654);
     let c = T::c(0.044715);
@@ -85,8 +88,9 @@ pub fn gelu_bwd<T: Real>(dx: &mut [T], x: &[T], dy: &[T]) {
 /// Elements per block of the f32 paths below: the exps of a block are taken together.
 const BLOCK: usize = 1024;
 
+widest! {
 /// `gelu_fwd` on f32 with each block's exps taken side by side (`expf`): the same values.
-pub fn gelu_fwd_f32(out: &mut [f32], x: &[f32]) {
+pub fn gelu_fwd_f32 / gelu_fwd_f32_avx2 / gelu_fwd_f32_plain(out: &mut [f32], x: &[f32]) {
     let run = |(o, x): (&mut [f32], &[f32])| {
         o.iter_mut().zip(x).for_each(|(o, &v)| *o = tanh_exponent(v));
         expf::exp_in_place(o);
@@ -98,9 +102,11 @@ pub fn gelu_fwd_f32(out: &mut [f32], x: &[f32]) {
         out.chunks_mut(BLOCK).zip(x.chunks(BLOCK)).for_each(run);
     }
 }
+}
 
+widest! {
 /// `gelu_bwd` on f32 with each block's exps taken side by side (`expf`): the same values.
-pub fn gelu_bwd_f32(dx: &mut [f32], x: &[f32], dy: &[f32]) {
+pub fn gelu_bwd_f32 / gelu_bwd_f32_avx2 / gelu_bwd_f32_plain(dx: &mut [f32], x: &[f32], dy: &[f32]) {
     let run = |(d, (x, g)): (&mut [f32], (&[f32], &[f32]))| {
         let mut e = [0f32; BLOCK];
         let e = &mut e[..d.len()];
@@ -115,4 +121,5 @@ pub fn gelu_bwd_f32(dx: &mut [f32], x: &[f32], dy: &[f32]) {
     } else {
         dx.chunks_mut(BLOCK).zip(x.chunks(BLOCK).zip(dy.chunks(BLOCK))).for_each(run);
     }
+}
 }

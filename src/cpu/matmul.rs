@@ -88,156 +88,127 @@ const MR: usize = 4; // rows of C per micro-kernel (packing A reads four rows si
 const NR: usize = 16; // columns of C per micro-kernel (one packed B panel)
 const MB: usize = 32; // rows of C per parallel task
 
-/// The body of `matmul_fast`, stamped into each build so that its closures (the rayon tasks)
-/// are compiled with that build's features.
-macro_rules! matmul_fast_impl {
-    ($c:ident, $a:ident, $b:ident, $bias:ident, $m:ident, $k:ident, $n:ident, $ta:ident, $tb:ident, $acc:ident) => {{
-        let (c, a, b, bias, m, k, n, ta, tb, acc) = ($c, $a, $b, $bias, $m, $k, $n, $ta, $tb, $acc);
-        assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_fast: buffers smaller than {m}×{k}×{n}");
-        if m * n * k < 16 * 16 * 16 || k == 0 {
-            return matmul(c, a, b, bias, m, k, n, ta, tb, acc);
+widest! {
+/// The CPU backend's matmul: same contract as `matmul`, f32, packed panels + rayon, built for
+/// each vector width (the packing, the stores and the rayon tasks with it).
+pub fn matmul_fast / matmul_fast_avx2 / matmul_fast_plain(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_fast: buffers smaller than {m}×{k}×{n}");
+    if m * n * k < 16 * 16 * 16 || k == 0 {
+        return matmul(c, a, b, bias, m, k, n, ta, tb, acc);
+    }
+    // pack op(B) into column panels of NR: bp[panel][p][0..NR], zero-padded
+    let panels = n.div_ceil(NR);
+    let mut bp = scratch(&B_PANELS, panels * k * NR);
+    bp.par_chunks_mut(k * NR).enumerate().for_each(|(pi, panel)| {
+        let j0 = pi * NR;
+        let w = NR.min(n - j0);
+        for p in 0..k {
+            panel[p * NR + w..(p + 1) * NR].fill(0.0);
+            let dst = &mut panel[p * NR..p * NR + w];
+            if tb {
+                for (q, d) in dst.iter_mut().enumerate() {
+                    *d = b[(j0 + q) * k + p];
+                }
+            } else {
+                copy_short(dst, &b[p * n + j0..p * n + j0 + w]);
+            }
         }
-        // pack op(B) into column panels of NR: bp[panel][p][0..NR], zero-padded
-        let panels = n.div_ceil(NR);
-        let mut bp = scratch(&B_PANELS, panels * k * NR);
-        bp.par_chunks_mut(k * NR).enumerate().for_each(|(pi, panel)| {
-            let j0 = pi * NR;
-            let w = NR.min(n - j0);
-            for p in 0..k {
-                panel[p * NR + w..(p + 1) * NR].fill(0.0);
-                let dst = &mut panel[p * NR..p * NR + w];
-                if tb {
-                    for (q, d) in dst.iter_mut().enumerate() {
-                        *d = b[(j0 + q) * k + p];
+    });
+    let kernel = select_kernel();
+    // tasks = (block of MB rows) × (group of column panels), enough of them to keep every
+    // thread busy even when m is small (weight gradients have m = fan-in, k = batch·tokens)
+    let row_blocks = m.div_ceil(MB);
+    let want = 4 * rayon::current_num_threads();
+    let groups = want.div_ceil(row_blocks).clamp(1, panels);
+    let per_group = panels.div_ceil(groups);
+    // op(A) packed in groups of MR rows: ap[group][p][0..MR], zero-padded. With several column
+    // groups per row block, pack all of A once up front instead of once per task.
+    let pack = |ap: &mut [f32], g0: usize| {
+        for (gl, grp) in ap.chunks_mut(k * MR).enumerate() {
+            let r0 = (g0 + gl) * MR;
+            let rr = MR.min(m - r0);
+            for dst in grp.chunks_exact_mut(MR) {
+                dst[rr..].fill(0.0);
+            }
+            if ta {
+                for (p, dst) in grp.chunks_exact_mut(MR).enumerate() {
+                    let src = &a[p * m + r0..p * m + r0 + rr];
+                    if rr == MR {
+                        // four values: one vector move, not a call to memmove
+                        let d: &mut [f32; MR] = dst.try_into().unwrap();
+                        *d = src.try_into().unwrap();
+                    } else {
+                        copy_short(&mut dst[..rr], src);
                     }
-                } else {
-                    copy_short(dst, &b[p * n + j0..p * n + j0 + w]);
+                }
+            } else if rr == MR {
+                // the four rows read side by side, each column's four values stored as one vector
+                let row = |r: usize| &a[(r0 + r) * k..(r0 + r + 1) * k];
+                let rows = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3));
+                for (dst, (((&x0, &x1), &x2), &x3)) in grp.chunks_exact_mut(MR).zip(rows) {
+                    let d: &mut [f32; MR] = dst.try_into().unwrap();
+                    *d = [x0, x1, x2, x3];
+                }
+            } else {
+                for r in 0..rr {
+                    for (dst, &av) in grp.chunks_mut(MR).zip(&a[(r0 + r) * k..(r0 + r + 1) * k]) {
+                        dst[r] = av;
+                    }
                 }
             }
-        });
-        let kernel = select_kernel();
-        // tasks = (block of MB rows) × (group of column panels), enough of them to keep every
-        // thread busy even when m is small (weight gradients have m = fan-in, k = batch·tokens)
-        let row_blocks = m.div_ceil(MB);
-        let want = 4 * rayon::current_num_threads();
-        let groups = want.div_ceil(row_blocks).clamp(1, panels);
-        let per_group = panels.div_ceil(groups);
-        // op(A) packed in groups of MR rows: ap[group][p][0..MR], zero-padded. With several column
-        // groups per row block, pack all of A once up front instead of once per task.
-        let pack = |ap: &mut [f32], g0: usize| {
-            for (gl, grp) in ap.chunks_mut(k * MR).enumerate() {
-                let r0 = (g0 + gl) * MR;
-                let rr = MR.min(m - r0);
-                for dst in grp.chunks_exact_mut(MR) {
-                    dst[rr..].fill(0.0);
-                }
-                if ta {
-                    for (p, dst) in grp.chunks_exact_mut(MR).enumerate() {
-                        let src = &a[p * m + r0..p * m + r0 + rr];
-                        if rr == MR {
-                            // four values: one vector move, not a call to memmove
-                            let d: &mut [f32; MR] = dst.try_into().unwrap();
-                            *d = src.try_into().unwrap();
-                        } else {
-                            copy_short(&mut dst[..rr], src);
-                        }
-                    }
-                } else if rr == MR {
-                    // the four rows read side by side, each column's four values stored as one vector
-                    let row = |r: usize| &a[(r0 + r) * k..(r0 + r + 1) * k];
-                    let rows = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3));
-                    for (dst, (((&x0, &x1), &x2), &x3)) in grp.chunks_exact_mut(MR).zip(rows) {
-                        let d: &mut [f32; MR] = dst.try_into().unwrap();
-                        *d = [x0, x1, x2, x3];
-                    }
-                } else {
-                    for r in 0..rr {
-                        for (dst, &av) in grp.chunks_mut(MR).zip(&a[(r0 + r) * k..(r0 + r + 1) * k]) {
-                            dst[r] = av;
-                        }
-                    }
-                }
+        }
+    };
+    let shared_ap = (groups > 1).then(|| {
+        let mut ap = scratch(&A_PACKED, m.div_ceil(MR) * k * MR);
+        ap.par_chunks_mut(k * MR).enumerate().for_each(|(g, grp)| pack(grp, g));
+        ap
+    });
+    let (bp, shared_ap): (&[f32], Option<&[f32]>) = (&bp, shared_ap.as_deref());
+    let out = SendPtr(c.as_mut_ptr());
+    (0..row_blocks * groups).into_par_iter().for_each(|task| {
+        let (bi, gi) = (task / groups, task % groups);
+        let i0 = bi * MB;
+        let rows = MB.min(m - i0);
+        let mgroups = rows.div_ceil(MR);
+        let own_ap;
+        let ap: &[f32] = match shared_ap {
+            Some(all) => &all[i0 * k..(i0 + mgroups * MR) * k],
+            None => {
+                let mut buf = scratch(&A_PACKED, mgroups * k * MR);
+                pack(&mut buf, i0 / MR);
+                own_ap = buf;
+                &own_ap
             }
         };
-        let shared_ap = (groups > 1).then(|| {
-            let mut ap = scratch(&A_PACKED, m.div_ceil(MR) * k * MR);
-            ap.par_chunks_mut(k * MR).enumerate().for_each(|(g, grp)| pack(grp, g));
-            ap
-        });
-        let (bp, shared_ap): (&[f32], Option<&[f32]>) = (&bp, shared_ap.as_deref());
-        let out = SendPtr(c.as_mut_ptr());
-        (0..row_blocks * groups).into_par_iter().for_each(|task| {
-            let (bi, gi) = (task / groups, task % groups);
-            let i0 = bi * MB;
-            let rows = MB.min(m - i0);
-            let mgroups = rows.div_ceil(MR);
-            let own_ap;
-            let ap: &[f32] = match shared_ap {
-                Some(all) => &all[i0 * k..(i0 + mgroups * MR) * k],
-                None => {
-                    let mut buf = scratch(&A_PACKED, mgroups * k * MR);
-                    pack(&mut buf, i0 / MR);
-                    own_ap = buf;
-                    &own_ap
+        let mut tile = [[0f32; NR]; 2 * MR];
+        for pi in gi * per_group..((gi + 1) * per_group).min(panels) {
+            let panel = &bp[pi * k * NR..(pi + 1) * k * NR];
+            let j0 = pi * NR;
+            let w = NR.min(n - j0);
+            // two groups of MR rows at a time (twice the independent sums in flight), then
+            // the odd one out alone
+            let mut g = 0;
+            while g < mgroups {
+                let pair = g + 1 < mgroups;
+                if pair {
+                    kernel.1(&ap[g * k * MR..(g + 2) * k * MR], panel, k, &mut tile);
+                } else {
+                    let one: &mut [[f32; NR]; MR] = (&mut tile[..MR]).try_into().unwrap();
+                    kernel.0(&ap[g * k * MR..(g + 1) * k * MR], panel, k, one);
                 }
-            };
-            let mut tile = [[0f32; NR]; 2 * MR];
-            for pi in gi * per_group..((gi + 1) * per_group).min(panels) {
-                let panel = &bp[pi * k * NR..(pi + 1) * k * NR];
-                let j0 = pi * NR;
-                let w = NR.min(n - j0);
-                // two groups of MR rows at a time (twice the independent sums in flight), then
-                // the odd one out alone
-                let mut g = 0;
-                while g < mgroups {
-                    let pair = g + 1 < mgroups;
-                    if pair {
-                        kernel.1(&ap[g * k * MR..(g + 2) * k * MR], panel, k, &mut tile);
-                    } else {
-                        let one: &mut [[f32; NR]; MR] = (&mut tile[..MR]).try_into().unwrap();
-                        kernel.0(&ap[g * k * MR..(g + 1) * k * MR], panel, k, one);
-                    }
-                    let span = if pair { 2 * MR } else { MR };
-                    for (r, tile_row) in tile.iter().enumerate().take(span.min(rows - g * MR)) {
-                        let row = i0 + g * MR + r;
-                        // SAFETY: task (bi, gi) alone writes rows i0..i0+rows × its panels' columns,
-                        // all inside c[..m·n]; no two tasks overlap and `c` outlives the loop.
-                        let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * n + j0), w) };
-                        store(dst, &tile_row[..w], bias.map(|b| &b[j0..j0 + w]), acc);
-                    }
-                    g += if pair { 2 } else { 1 };
+                let span = if pair { 2 * MR } else { MR };
+                for (r, tile_row) in tile.iter().enumerate().take(span.min(rows - g * MR)) {
+                    let row = i0 + g * MR + r;
+                    // SAFETY: task (bi, gi) alone writes rows i0..i0+rows × its panels' columns,
+                    // all inside c[..m·n]; no two tasks overlap and `c` outlives the loop.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(row * n + j0), w) };
+                    store(dst, &tile_row[..w], bias.map(|b| &b[j0..j0 + w]), acc);
                 }
+                g += if pair { 2 } else { 1 };
             }
-        });
-    }};
+        }
+    });
 }
-
-/// The CPU backend's matmul: same contract as `matmul`, f32, packed panels + rayon — built
-/// for AVX-512 and for the baseline, and the widest this CPU has runs. Rust never fuses a
-/// multiply and an add on its own, so both builds compute the same bits.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has the feature it is built for.
-        return unsafe { matmul_fast_avx512(c, a, b, bias, m, k, n, ta, tb, acc) };
-    }
-    matmul_fast_plain(c, a, b, bias, m, k, n, ta, tb, acc)
-}
-
-/// `matmul_fast` built with the target's baseline features.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_fast_plain(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
-    matmul_fast_impl!(c, a, b, bias, m, k, n, ta, tb, acc)
-}
-
-/// `matmul_fast` built for AVX-512 (the packing, the stores and the rayon tasks, all closures
-/// of this function, with it).
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-fn matmul_fast_avx512(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
-    matmul_fast_impl!(c, a, b, bias, m, k, n, ta, tb, acc)
 }
 
 /// dst = (acc ? dst : 0) + (tile + bias): the matmul's epilogue, one loop per case so each

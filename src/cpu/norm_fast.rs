@@ -38,9 +38,9 @@ fn fwd_rows<const N: usize>(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], co
     std::array::from_fn(|r| (mu[r], rs[r]))
 }
 
+widest! {
 /// See `norm::layernorm_fwd`: out [rows, cols], mean/rstd [rows], x [rows, cols], w/b [cols].
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm_fwd(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f32], w: &[f32], b: &[f32], rows: usize, cols: usize) {
+pub fn layernorm_fwd / layernorm_fwd_avx2 / layernorm_fwd_plain(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f32], w: &[f32], b: &[f32], rows: usize, cols: usize) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -66,6 +66,7 @@ pub fn layernorm_fwd(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f
         (*m, *s) = (mu, rs);
     }
 }
+}
 
 /// dx += the input gradient of N rows (dx, dy, x [N, cols]; mean, rstd [N]).
 #[inline(always)]
@@ -83,9 +84,9 @@ fn bwd_rows<const N: usize>(dx: &mut [f32], dy: &[f32], x: &[f32], mean: &[f32],
     }
 }
 
+widest! {
 /// See `norm::layernorm_bwd`: dx += ∂/∂x, dw += Σ_r dy·x̂, db += Σ_r dy.
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm_bwd(dx: &mut [f32], dw: &mut [f32], db: &mut [f32], dy: &[f32], x: &[f32], mean: &[f32], rstd: &[f32], w: &[f32], rows: usize, cols: usize) {
+pub fn layernorm_bwd / layernorm_bwd_avx2 / layernorm_bwd_plain(dx: &mut [f32], dw: &mut [f32], db: &mut [f32], dy: &[f32], x: &[f32], mean: &[f32], rstd: &[f32], w: &[f32], rows: usize, cols: usize) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -121,4 +122,5 @@ pub fn layernorm_bwd(dx: &mut [f32], dw: &mut [f32], db: &mut [f32], dy: &[f32],
         dw[c] += sw[c];
         db[c] += sb[c];
     }
+}
 }
