@@ -254,6 +254,7 @@ fn micro(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
 
 /// `micro` on two groups at once, sharing each load of B: 2·MR×NR sums, every one added in the
 /// same order as `micro` adds it (for registers files wide enough to hold them: AVX-512)
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn micro_pair(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; 2 * MR]) {
     let (a0, a1) = ap[..2 * k * MR].split_at(k * MR);
