@@ -366,4 +366,18 @@ fn gather_twin_and_gpu() {
             println!("gpu gather src_rows={src_rows} width={width} rows={rows}: identical to the twin");
         }
     }
+    // integer data goes through the same gather (token ids, lengths, chosen indices): small
+    // values are f32 subnormals, and words that are NaNs as f32 — every word moved bit for bit
+    let words: Vec<u32> = (0..64 * 5).map(|i| [i, 1, 0, 0x7fc0_0001, 0xffff_ffff][i as usize % 5]).collect();
+    let idx: Vec<u32> = (0..40).map(|k| (k * 13 % 64) as u32).collect();
+    let mut out = vec![0f32; 40 * 5];
+    select::gather_rows(&mut out, bytemuck::cast_slice(&words), &idx, 40, 5);
+    let want: Vec<u32> = idx.iter().flat_map(|&r| words[r as usize * 5..r as usize * 5 + 5].to_vec()).collect();
+    assert_eq!(bytemuck::cast_slice::<f32, u32>(&out), &want[..], "twin gather of u32 words");
+    if let Some(g) = &gpu_backend {
+        let gout = g.upload_u32(&vec![7; 40 * 5]);
+        g.gather_rows(&gout, &g.upload_u32(&words), &g.upload_u32(&idx), 40, 5);
+        assert_eq!(g.read_u32(&gout).unwrap(), want, "gpu gather of u32 words (subnormals, NaN patterns) not bit for bit");
+        println!("gpu gather of u32 words: bit for bit");
+    }
 }
