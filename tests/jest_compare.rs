@@ -187,6 +187,10 @@ fn impossible_selection_settings_fail_before_training() {
             "must divide the batch size",
         ),
         (
+            &["compare", "--preset", "tiny", "--batch", "2048", "--chunks", "2048"],
+            "must be at most 1024",
+        ),
+        (
             &["compare", "--preset", "tiny", "--methods", "uniform,magic"],
             "unknown --method `magic`",
         ),

@@ -106,6 +106,9 @@ fn half() -> f64 {
     0.5
 }
 
+/// The most chunks a step may have: the sampler's noise streams are step·1024 + chunk.
+pub const MAX_CHUNKS: usize = 1024;
+
 /// The paper's chunk count N, the default of `--chunks`.
 pub const DEFAULT_CHUNKS: usize = 16;
 /// The paper's score gain g, the default of `--score-gain`.
@@ -159,6 +162,11 @@ impl SelectConfig {
         }
         if self.chunks == 0 || !b.is_multiple_of(self.chunks) {
             bail!("--chunks ({}) must divide the batch size b ({b})", self.chunks);
+        }
+        if self.chunks > MAX_CHUNKS {
+            // the sampler's noise for chunk n of step s is stream s·1024 + n: more chunks would
+            // draw the next step's noise
+            bail!("--chunks ({}) must be at most {MAX_CHUNKS}; use fewer, larger chunks", self.chunks);
         }
         if !self.score_gain.is_finite() || self.score_gain <= 0.0 {
             bail!("--score-gain must be a positive number (got {})", self.score_gain);
