@@ -13,13 +13,13 @@ fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, c0: &[f32], m: usize, k
     c
 }
 
-/// The fast CPU matmul sums each product in the twin's order, multiply then add (no fused
-/// multiply-add), whichever micro-kernel (AVX-512, AVX2, plain) the CPU picks: equal bit for bit.
-/// With one thread a tall A is packed task by task; with more threads than row blocks, A is
-/// packed once and shared by the tasks that split C's columns — both paths, every transpose,
-/// bias and acc.
 type Matmul = fn(&mut [f32], &[f32], &[f32], Option<&[f32]>, usize, usize, usize, bool, bool, bool);
 
+/// The fast CPU matmul sums each product in the twin's order, multiply then add (no fused
+/// multiply-add), in every build (AVX-512, AVX2, plain; each with its own micro-kernels): equal
+/// bit for bit. With one thread a tall A is packed task by task; with more threads than row
+/// blocks, A is packed once and shared by the tasks that split C's columns — both paths, every
+/// transpose, bias and acc.
 #[test]
 fn fast_cpu_matmul_matches_reference() {
     let tall: &[(usize, usize, usize)] = &[(300, 37, 45), (261, 64, 192)];

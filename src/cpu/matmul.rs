@@ -88,10 +88,29 @@ const MR: usize = 4; // rows of C per micro-kernel (packing A reads four rows si
 const NR: usize = 16; // columns of C per micro-kernel (one packed B panel)
 const MB: usize = 32; // rows of C per parallel task
 
+/// The CPU backend's matmul: same contract as `matmul`, f32, packed panels + rayon — the
+/// widest build (packing, stores, tasks) with the widest micro-kernels this CPU has.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fast(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+    packed(select_kernel(), c, a, b, bias, m, k, n, ta, tb, acc)
+}
+
+/// `matmul_fast` built for AVX2 with the AVX2 micro-kernels, where the CPU has them (else the
+/// baseline's): for tests that compare the builds.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fast_avx2(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+    packed_avx2(kernel_named("avx2"), c, a, b, bias, m, k, n, ta, tb, acc)
+}
+
+/// `matmul_fast` built with the target's baseline features and the plain micro-kernels.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fast_plain(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+    packed_plain(kernel_named("plain"), c, a, b, bias, m, k, n, ta, tb, acc)
+}
+
 widest! {
-/// The CPU backend's matmul: same contract as `matmul`, f32, packed panels + rayon, built for
-/// each vector width (the packing, the stores and the rayon tasks with it).
-pub fn matmul_fast / matmul_fast_avx2 / matmul_fast_plain(c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
+/// `matmul_fast`'s work with the given micro-kernels (one group of MR rows, two groups).
+fn packed / packed_avx2 / packed_plain(kernel: (Kernel, Kernel2), c: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize, ta: bool, tb: bool, acc: bool) {
     assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul_fast: buffers smaller than {m}×{k}×{n}");
     if m * n * k < 16 * 16 * 16 || k == 0 {
         return matmul(c, a, b, bias, m, k, n, ta, tb, acc);
@@ -114,7 +133,6 @@ pub fn matmul_fast / matmul_fast_avx2 / matmul_fast_plain(c: &mut [f32], a: &[f3
             }
         }
     });
-    let kernel = select_kernel();
     // tasks = (block of MB rows) × (group of column panels), enough of them to keep every
     // thread busy even when m is small (weight gradients have m = fan-in, k = batch·tokens)
     let row_blocks = m.div_ceil(MB);
@@ -253,7 +271,7 @@ fn micro(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; MR]) {
 }
 
 /// `micro` on two groups at once, sharing each load of B: 2·MR×NR sums, every one added in the
-/// same order as `micro` adds it (for registers files wide enough to hold them: AVX-512)
+/// same order as `micro` adds it (for register files wide enough to hold them: AVX-512)
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn micro_pair(ap: &[f32], bp: &[f32], k: usize, tile: &mut [[f32; NR]; 2 * MR]) {
@@ -330,6 +348,13 @@ fn kernels() -> Vec<(&'static str, Kernel, Kernel2)> {
     }
     found.push(("plain", micro_generic, |ap, bp, k, tile| micro_twice(ap, bp, k, tile, micro_generic)));
     found
+}
+
+/// The micro-kernels of that name where the CPU runs them, else the plain ones.
+fn kernel_named(name: &str) -> (Kernel, Kernel2) {
+    let all = kernels();
+    let (_, one, two) = all.iter().find(|k| k.0 == name).unwrap_or(all.last().unwrap());
+    (*one, *two)
 }
 
 /// The widest, found once per process.

@@ -1,17 +1,17 @@
 //! The CPU backend: plain-Rust twins of every WGSL kernel (generic over f32/f64), and the
 //! `Backend` implementation that runs them on host memory with rayon.
 
-/// `pub fn name / name_avx2 / name_plain (args) body`: the function built three times — for
+/// `[pub] fn name / name_avx2 / name_plain (args) body`: the function built three times — for
 /// AVX-512, for AVX2 and for the target's baseline — where `name` runs the widest this CPU has,
 /// `name_avx2` the AVX2 build where the CPU has it (else the baseline) and `name_plain` the
 /// baseline (tests compare the builds). Closures in the body (its rayon tasks) are built with
 /// the same features; helpers it calls only if inlined, so mark them `#[inline(always)]`. Rust
 /// never fuses a multiply and an add on its own, so every build computes the same bits.
 macro_rules! widest {
-    ($(#[$meta:meta])* pub fn $name:ident / $avx2:ident / $plain:ident ($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident / $plain:ident ($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
-        pub fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx512f") {
                 #[allow(clippy::too_many_arguments)]
@@ -24,7 +24,7 @@ macro_rules! widest {
         }
         /// The same, built for AVX2 where the CPU has it (else the baseline build).
         #[allow(clippy::too_many_arguments)]
-        pub fn $avx2($($arg: $ty),*) {
+        $vis fn $avx2($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") {
                 #[allow(clippy::too_many_arguments)]
@@ -37,7 +37,7 @@ macro_rules! widest {
         }
         /// The same, built with the target's baseline features only.
         #[allow(clippy::too_many_arguments)]
-        pub fn $plain($($arg: $ty),*) $body
+        $vis fn $plain($($arg: $ty),*) $body
     };
 }
 
