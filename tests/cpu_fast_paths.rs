@@ -26,7 +26,6 @@ fn fast_attention_matches_the_twin() {
         let qkv = rand_vec(n * t * 3 * c, 21, 1.0);
         let lens: Vec<u32> = (0..n).map(|i| (t - (i * 5) % t) as u32).collect();
         let (mut o1, mut a1) = (vec![0.0; n * t * c], vec![0.0; n * heads * t * t]);
-        let (mut o2, mut a2) = (vec![1.0; n * t * c], vec![1.0; n * heads * t * t]);
         attention::attention_fwd(&mut o1, &mut a1, &qkv, &lens, n, t, c, heads);
         let dout = rand_vec(n * t * c, 22, 1.0);
         let d0 = rand_vec(n * t * 3 * c, 23, 1.0); // grads start nonzero: accumulation
@@ -35,6 +34,7 @@ fn fast_attention_matches_the_twin() {
         // every build (AVX-512 where the CPU has it, AVX2, the baseline), so none differs unseen
         for (build, fwd, bwd) in attention_builds() {
             let what = format!("n{n} t{t} c{c} h{heads} ({build})");
+            let (mut o2, mut a2) = (vec![1.0; n * t * c], vec![1.0; n * heads * t * t]);
             fwd(&mut o2, &mut a2, &qkv, &lens, n, t, c, heads);
             close(&format!("fast attention out {what}"), &o2, &o1, tol(1e-5, 1e-4));
             close(&format!("fast attention att {what}"), &a2, &a1, tol(1e-6, 1e-4));
