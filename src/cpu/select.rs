@@ -105,6 +105,10 @@ fn better(k1: f32, i1: Option<usize>, k2: f32, i2: Option<usize>) -> bool {
     }
 }
 
+/// Counter streams of the sampler's noise per step: chunk n of step s draws from stream
+/// s·1024 + n (`shaders/sampler.wgsl` the same), so a step has at most 1024 chunks.
+pub const STREAMS_PER_STEP: u32 = 1024;
+
 /// Joint example selection over A [B,B] (twin of `sampler.wgsl`, identical draws):
 /// m = b/chunks; for chunk n, every not-yet-chosen c gets
 /// key_c = s_c + gumbel(seed, step·1024 + n, c) with s_c = A[c,c] + sums[c] (joint) or A[c,c];
@@ -131,7 +135,7 @@ pub fn joint_sample(
     let mut selected = vec![false; bsz];
     let mut keys = vec![0f32; bsz];
     for n in 0..chunks {
-        let stream = step.wrapping_mul(1024).wrapping_add(n as u32);
+        let stream = step.wrapping_mul(STREAMS_PER_STEP).wrapping_add(n as u32);
         for c in 0..bsz {
             if selected[c] {
                 continue;

@@ -107,7 +107,7 @@ fn half() -> f64 {
 }
 
 /// The most chunks a step may have: the sampler's noise streams are step·1024 + chunk.
-pub const MAX_CHUNKS: usize = 1024;
+pub const MAX_CHUNKS: usize = crate::cpu::select::STREAMS_PER_STEP as usize;
 
 /// The paper's chunk count N, the default of `--chunks`.
 pub const DEFAULT_CHUNKS: usize = 16;
