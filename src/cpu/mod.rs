@@ -9,35 +9,28 @@
 /// never fuses a multiply and an add on its own, so every build computes the same bits.
 macro_rules! widest {
     ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident / $plain:ident ($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $(#[$meta])*
+        widest!(@tier [$(#[$meta])*] $vis fn $name, "avx512f", $avx2 ($($arg: $ty),*) $body);
+        widest!(@tier [#[doc = "The same, built for AVX2 where the CPU has it (else the baseline build)."]]
+            $vis fn $avx2, "avx2", $plain ($($arg: $ty),*) $body);
+        /// The same, built with the target's baseline features only.
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $plain($($arg: $ty),*) $body
+    };
+    // `name`: the body built with `feature`, run where the CPU has it, else `fallback`
+    (@tier [$($attr:tt)*] $vis:vis fn $name:ident, $feature:tt, $fallback:ident ($($arg:ident: $ty:ty),*) $body:block) => {
+        $($attr)*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx512f") {
+            if std::is_x86_feature_detected!($feature) {
                 #[allow(clippy::too_many_arguments)]
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = $feature)]
                 fn wide($($arg: $ty),*) $body
                 // SAFETY: the CPU has the feature `wide` is built for.
                 return unsafe { wide($($arg),*) };
             }
-            $avx2($($arg),*)
+            $fallback($($arg),*)
         }
-        /// The same, built for AVX2 where the CPU has it (else the baseline build).
-        #[allow(clippy::too_many_arguments)]
-        $vis fn $avx2($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
-                #[allow(clippy::too_many_arguments)]
-                #[target_feature(enable = "avx2")]
-                fn wide($($arg: $ty),*) $body
-                // SAFETY: as above.
-                return unsafe { wide($($arg),*) };
-            }
-            $plain($($arg),*)
-        }
-        /// The same, built with the target's baseline features only.
-        #[allow(clippy::too_many_arguments)]
-        $vis fn $plain($($arg: $ty),*) $body
     };
 }
 
