@@ -350,3 +350,29 @@ fn empty_and_degenerate_inputs() {
         write_report(&Path::new(&d).join("full"), &synthetic(METHODS)).unwrap();
     }
 }
+
+/// A report written into the folder of an earlier one with more seeds replaces it: no curve of
+/// the earlier seeds is left behind to be mistaken for this run's, and other files stay.
+#[test]
+fn rewriting_a_report_leaves_no_stale_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = synthetic(METHODS);
+    write_report(dir.path(), &two).unwrap();
+    let csvs = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d.join("curves")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert!(csvs(dir.path()).iter().any(|n| n.ends_with("_s2.csv")), "{:?}", csvs(dir.path()));
+    std::fs::write(dir.path().join("curves/my notes.txt"), "mine").unwrap();
+    let mut one = two.clone();
+    one.runs.retain(|r| r.seed == 1);
+    one.seeds = vec![1];
+    let written = write_report(dir.path(), &one).unwrap();
+    let left = csvs(dir.path());
+    assert!(left.iter().all(|n| !n.ends_with("_s2.csv")), "{left:?}");
+    let new: Vec<String> = written.iter().filter(|p| p.parent().unwrap().ends_with("curves")).map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    assert_eq!(left.iter().filter(|n| n.ends_with(".csv")).count(), new.len(), "{left:?} vs {new:?}");
+    assert!(left.contains(&"my notes.txt".to_string()), "a file the report did not write was removed: {left:?}");
+    println!("curves after rewriting with one seed: {left:?}");
+}

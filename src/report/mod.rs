@@ -43,7 +43,26 @@ pub fn write_report(dir: &Path, r: &CompareResults) -> Result<Vec<PathBuf>> {
 
     let names: Vec<String> = curves.into_iter().map(|(n, _)| n).collect();
     put("index.html", html::index(r, &plots, &names).as_bytes())?;
+    remove_stale(dir, &written);
     Ok(written)
+}
+
+/// Remove the curves and plots an earlier report into the same folder wrote for runs this one
+/// does not have (other seeds or filter ratios), so the folder holds this report and nothing
+/// older: only `curves/<method>….csv` and `plots/*.svg`, the names a report writes.
+fn remove_stale(dir: &Path, written: &[PathBuf]) {
+    let ours = |sub: &str, name: &str| match sub {
+        "curves" => name.ends_with(".csv") && METHOD_ORDER.iter().any(|m| name.starts_with(m)),
+        _ => name.ends_with(".svg"),
+    };
+    for sub in ["curves", "plots"] {
+        for entry in std::fs::read_dir(dir.join(sub)).into_iter().flatten().flatten() {
+            let (path, name) = (entry.path(), entry.file_name().to_string_lossy().to_string());
+            if ours(sub, &name) && !written.contains(&path) && std::fs::remove_file(&path).is_ok() {
+                eprintln!("removed {}, from an earlier report into this folder", path.display());
+            }
+        }
+    }
 }
 
 /// Methods in the order the report lists them: the known ones first (baseline, then the
