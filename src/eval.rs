@@ -22,6 +22,9 @@ pub struct EvalResult {
     /// 1 / number of classes
     pub chance_zero_shot: f64,
     pub items: usize,
+    /// items with a zero-shot label (0: zero_shot_acc means nothing — user data has none)
+    #[serde(default)]
+    pub labelled: usize,
 }
 
 /// Items per forward pass during evaluation (the last chunk is padded to this size).
@@ -126,6 +129,7 @@ pub fn evaluate<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, 
     Ok(EvalResult {
         zero_shot_acc: if labelled > 0 { correct as f64 / labelled as f64 } else { 0.0 },
         chance_zero_shot: if classes.is_empty() { 0.0 } else { 1.0 / classes.len() as f64 },
+        labelled,
         ..r
     })
 }

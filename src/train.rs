@@ -101,7 +101,7 @@ pub fn save_checkpoint_with<B: Backend>(be: &B, model: &DualEncoder<B>, spec: &R
     let tensors = model.params.to_host(be, true)?;
     if let Some((name, _, _)) = tensors.iter().find(|(_, _, v)| v.iter().any(|x| !x.is_finite())) {
         bail!(
-            "training diverged: `{name}` holds NaN/inf after step {done}; the last good checkpoint is kept in {}. Lower the learning rate (--lr)",
+            "training diverged: `{name}` holds NaN/inf after step {done}; the last good checkpoint is kept in {}. {DIVERGED_ADVICE}",
             dir.display()
         );
     }
@@ -129,6 +129,12 @@ pub fn model_meta(spec: &RunSpec) -> Result<HashMap<String, String>> {
 fn spec_of(meta: &HashMap<String, String>, path: &Path) -> Result<RunSpec> {
     let s = meta.get("spec").with_context(|| format!("{} has no jest-wgpu run description; was it written by jest-wgpu?", path.display()))?;
     serde_json::from_str(s).with_context(|| format!("{}: unreadable run description", path.display()))
+}
+
+/// The run description stored in a model file, without building the model (to check that it
+/// fits before any work).
+pub fn model_spec(path: &Path) -> Result<RunSpec> {
+    spec_of(&load_safetensors(path)?.1, path)
 }
 
 /// Load a model file written by `save_model` (or a checkpoint).
@@ -172,6 +178,9 @@ pub fn load_checkpoint<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>
     let checkpoint_every = meta.get("checkpoint_every").and_then(|s| s.parse().ok());
     Ok((model, spec, Progress { done, losses, curve, eval_every, checkpoint_every }))
 }
+
+/// What to do after a divergence: the kept checkpoint cannot be resumed at another learning rate.
+pub const DIVERGED_ADVICE: &str = "Start a new run with a lower --lr (a run continued with --resume keeps its stored learning rate and diverges again)";
 
 /// For a divergence error: where the last good checkpoint is, if the run has written one.
 pub fn kept_checkpoint(run_dir: Option<&Path>) -> String {
@@ -272,7 +281,7 @@ pub fn train<B: Backend>(
             if let Some(bad) = losses[first..].iter().position(|l| !l.is_finite()) {
                 let kept = kept_checkpoint(ctl.run_dir.as_deref());
                 bail!(
-                    "training diverged: loss is {} at step {}{kept}. Lower the learning rate (--lr) or check the data",
+                    "training diverged: loss is {} at step {}{kept}. {DIVERGED_ADVICE}, or check the data",
                     losses[first + bad],
                     first + bad + 1
                 );

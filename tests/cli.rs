@@ -207,6 +207,8 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let err = stderr(&out);
     assert!(err.contains("training diverged") && err.contains("at step"), "{err}");
     assert!(err.contains("last good checkpoint is kept"), "{err}");
+    // and says what helps: --resume would keep the learning rate that diverged
+    assert!(err.contains("Start a new run with a lower --lr"), "{err}");
     // the kept checkpoint is loadable and holds only finite losses
     let meta = std::fs::read(run_dir.join("checkpoint.safetensors")).unwrap();
     assert!(!meta.is_empty());
@@ -269,4 +271,79 @@ fn outputs_are_checked_first_and_never_replace_what_is_there() {
     assert!(!dir.path().join("new").exists() && !dir.path().join("run2").exists(), "a refused run leaves no folder behind");
     let leftovers: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect();
     assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
+
+/// Settings that cannot work are refused before any training or embedding, each naming the
+/// flag and what to give instead; flags a run does not use are said to be unused.
+#[test]
+fn bad_settings_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let refused = |args: &[&str], want: &str| {
+        let out = run(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} should fail:\n{err}");
+        assert!(err.contains(want), "{args:?}: expected `{want}` in:\n{err}");
+        for late in ["ms per step", "embedding the pool", "reference on the", "panicked", "unexpected argument"] {
+            assert!(!err.contains(late), "{args:?}: refused late or unclearly (`{late}`):\n{err}");
+        }
+    };
+    let tiny = ["--preset", "tiny", "--backend", "cpu"];
+    // negative numbers reach the range checks instead of the argument parser
+    refused(&[&["train", "--lr", "-1"], &tiny[..]].concat(), "learning rate must be a positive number (got -1)");
+    refused(&[&["train", "--method", "jest", "--filter-ratio", "-0.1"], &tiny[..]].concat(), "--filter-ratio must lie in [0, 1) (got -0.1)");
+    refused(&["select", "--reference", &p("none.safetensors"), "--keep", "-0.5", "--backend", "cpu", "--out", &p("sel")], "--keep must be a fraction");
+    // compare: nothing to run, too few evaluations, nothing to select from
+    refused(&[&["compare", "--seeds", "0"], &tiny[..]].concat(), "--seeds 0 runs nothing");
+    refused(&[&["compare", "--steps", "20", "--eval-every", "15"], &tiny[..]].concat(), "needs at least 2 evaluations");
+    refused(&[&["compare", "--eval-every", "0"], &tiny[..]].concat(), "needs at least 2 evaluations");
+    refused(&[&["compare", "--methods", "uniform,jest", "--filter-ratios", "0", "--out", &p("c")], &tiny[..]].concat(), "nothing to select from");
+    refused(&["bench", "--size", "0"], "--size 0 must lie in");
+    refused(&["bench", "--size", "100000"], "--size 100000 must lie in");
+    refused(&["data", "preview", "--split", "pool", "--out", &p("sheet.jpg")], "ending in .png");
+    refused(&["data", "preview", "--split", "pool", "--noise", "foo", "--out", &p("sheet.png")], "the kinds are clean, mismatched");
+
+    // a reference (or learner) of another preset is refused before the pool is embedded
+    let r = run(&["train-reference", "--preset", "default", "--steps", "1", "--backend", "cpu", "--out", &p("ref-default.safetensors")]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    refused(&[&["train", "--method", "jest", "--steps", "2", "--reference", &p("ref-default.safetensors"), "--out", &p("l.safetensors")], &tiny[..]].concat(), "is a `default` model");
+    let r = run(&[&["train-reference", "--steps", "1", "--out", &p("ref-tiny.safetensors")], &tiny[..]].concat());
+    assert!(r.status.success(), "{}", stderr(&r));
+    refused(&["select", "--reference", &p("ref-tiny.safetensors"), "--learner", &p("ref-default.safetensors"), "--backend", "cpu", "--out", &p("sel")], "the learner");
+    refused(&["select", "--reference", &p("ref-tiny.safetensors"), "--chunks", "0", "--backend", "cpu", "--out", &p("sel")], "--chunks must be at least 1");
+
+    // resuming: the command that continues a run is named; a file is not a run folder
+    let r = run(&[&["train-reference", "--steps", "2", "--run-dir", &p("run"), "--checkpoint-every", "1", "--out", &p("r.safetensors")], &tiny[..]].concat());
+    assert!(r.status.success(), "{}", stderr(&r));
+    refused(&["train", "--resume", &p("run"), "--backend", "cpu"], "jest-wgpu train-reference --resume");
+    refused(&["train", "--resume", &p("r.safetensors"), "--backend", "cpu"], "takes the folder given as --run-dir");
+    let resumed = run(&["train-reference", "--resume", &p("run"), "--steps", "50", "--seed", "4", "--backend", "cpu", "--out", &p("r2.safetensors")]);
+    assert!(resumed.status.success() && stderr(&resumed).contains("--steps, --seed ignored"), "{}", stderr(&resumed));
+
+    // select keeps a whole number of chunks, and says so when that is not --keep
+    let sel = run(&["select", "--reference", &p("ref-tiny.safetensors"), "--keep", "0.5", "--chunks", "64", "--backend", "cpu", "--out", &p("sel2"), "--json"]);
+    assert!(sel.status.success(), "{}", stderr(&sel));
+    assert!(stderr(&sel).contains("keeping 128 of each super-batch of 320 (0.400, not --keep 0.5)"), "{}", stderr(&sel));
+    assert_eq!(last_json(&sel)["kept_per_super_batch"], 128);
+
+    // data without zero-shot labels has no zero-shot accuracy (null, not 0)
+    let ud = dir.path().join("ud");
+    std::fs::create_dir(&ud).unwrap();
+    let mut tsv = String::from("image\tcaption\n");
+    for (i, colour) in ["red", "green", "blue", "black", "white"].iter().enumerate() {
+        let svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 4 4\"><rect width=\"4\" height=\"{}\" fill=\"{colour}\"/></svg>", i + 1);
+        std::fs::write(ud.join(format!("{colour}.svg")), svg).unwrap();
+        tsv += &format!("{colour}.svg\ta {colour} square\n");
+    }
+    std::fs::write(ud.join("captions.tsv"), tsv).unwrap();
+    let ev = run(&["eval", "--model", &p("ref-tiny.safetensors"), "--data", ud.to_str().unwrap(), "--backend", "cpu", "--json"]);
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert!(stderr(&ev).contains("zero-shot n/a (no labelled items)"), "{}", stderr(&ev));
+    let v = last_json(&ev);
+    assert!(v["eval"]["zero_shot_acc"].is_null() && v["eval"]["items"] == 5 && v["eval"]["labelled"] == 0, "{v}");
+
+    // uniform scores nothing: the selection flags given to it are said to be unused
+    let u = run(&[&["train", "--method", "uniform", "--steps", "1", "--chunks", "7", "--score-gain", "5", "--out", &p("u.safetensors")], &tiny[..]].concat());
+    assert!(u.status.success(), "{}", stderr(&u));
+    assert!(stderr(&u).contains("so --chunks, --score-gain not used"), "{}", stderr(&u));
 }

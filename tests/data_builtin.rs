@@ -127,7 +127,7 @@ fn super_batch_assembly_bench_and_preview() {
         assert!(img.iter().all(|v| (-1.0..=1.0).contains(v)));
     }
     println!("bench: super-batch of 1280 (images → f32 [-1,1] + tokenise to 32) = {:.2} ms", best * 1000.0);
-    let png = contact_sheet(&pool, &idx[..24], 8).unwrap();
+    let png = contact_sheet(&pool, &idx[..24], 8, "pool sample").unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pool-preview.png");
     std::fs::write(&out, png).unwrap();

@@ -422,6 +422,9 @@ fn select_exports_the_curated_subset() {
         (items / 320) * 64,
         "64 of every full super-batch of 320"
     );
+    assert_eq!(v["kept_per_super_batch"].as_u64(), Some(64));
+    assert!((v["kept_fraction"].as_f64().unwrap() - kept as f64 / items as f64).abs() < 1e-12, "{v}");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("rounded down"), "0.2 of 320 is 64, a whole number of chunks");
     let csv = std::fs::read_to_string(out.join("selected.csv")).unwrap();
     assert!(csv.starts_with("index,key,super_batch,chunk,rank,score,joint_score,noise,caption\n"));
     assert_eq!(csv.lines().count(), kept + 1);

@@ -140,12 +140,23 @@ fn profile_json(times: &[KernelTime], steps: usize) -> Value {
     json!({ "busy_ms_per_step": busy_ms, "kernels": per_step })
 }
 
+/// The largest matmul side `bench --size` takes: three n×n f32 matrices of 4096 are 192 MiB.
+const MAX_SIZE: usize = 4096;
+
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.size == 0 || a.size > MAX_SIZE {
+        anyhow::bail!("--size {} must lie in 1..={MAX_SIZE} (the matmul is n×n×n; three n×n f32 matrices of {MAX_SIZE} take 192 MiB)", a.size);
+    }
+    if a.steps == 0 {
+        anyhow::bail!("--steps must be at least 1 (timed steps per preset and backend)");
+    }
     let cpu = CpuBackend::new();
     let gpu = match GpuBackend::open() {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("no GPU adapter ({e:#}); GPU columns are empty");
+            // bench always times the CPU beside the GPU, so the advice is a driver, not a flag
+            let why = format!("{e:#}").replace(" or use --backend cpu", "");
+            eprintln!("no GPU adapter ({why}); the GPU columns are empty");
             None
         }
     };

@@ -41,6 +41,20 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
     if let Some(f) = filter_ratios.iter().enumerate().find_map(|(i, f)| filter_ratios[..i].contains(f).then_some(f)) {
         bail!("--filter-ratios lists {f} twice");
     }
+    if a.seeds == 0 {
+        bail!("--seeds 0 runs nothing: give at least 1 (--seed S --seeds K runs seeds S … S+K−1)");
+    }
+    let eval_every = a.eval_every.unwrap_or((steps / 20).max(1));
+    if steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    if eval_every == 0 || steps / eval_every < 2 {
+        bail!(
+            "--eval-every {eval_every} evaluates {} time(s) in {steps} steps: compare reads steps to target from each run's evaluation curve, so it needs at least 2 evaluations; give --eval-every between 1 and {} (default: steps / 20)",
+            steps.checked_div(eval_every).unwrap_or(0),
+            (steps / 2).max(1)
+        );
+    }
     if a.seeds > 0 && a.seed.checked_add(a.seeds as u64 - 1).is_none() {
         bail!("--seed {} --seeds {} runs past the largest seed ({}): choose a smaller first seed", a.seed, a.seeds, u64::MAX);
     }
@@ -55,7 +69,7 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
         score_gain: a.sel.score_gain,
         flexi_size: a.sel.flexi_size,
         flexi_low_share: a.sel.flexi_low_share,
-        eval_every: a.eval_every.unwrap_or((steps / 20).max(1)),
+        eval_every,
         eval_split: a.eval_split,
         batch: a.batch,
         lr: a.lr,

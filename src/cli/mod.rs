@@ -13,8 +13,11 @@ pub mod web_cmd;
 
 use std::path::PathBuf;
 
+use std::sync::OnceLock;
+
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use backend_choice::BackendChoice;
 
@@ -65,13 +68,13 @@ pub struct SelectFlags {
     #[arg(long, default_value_t = crate::jest::DEFAULT_CHUNKS)]
     pub chunks: usize,
     /// score gain g
-    #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN)]
+    #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN, allow_negative_numbers = true)]
     pub score_gain: f32,
     /// Flexi-JEST: image side in pixels at which the learner scores (default: half the side)
     #[arg(long)]
     pub flexi_size: Option<usize>,
     /// Flexi-JEST: share of each sub-batch trained at that low resolution
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub flexi_low_share: f64,
 }
 
@@ -100,7 +103,7 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
     /// filter ratios f = 1 − b/B, comma-separated
-    #[arg(long, alias = "filter-ratio", default_value = "0.8")]
+    #[arg(long, alias = "filter-ratio", default_value = "0.8", allow_negative_numbers = true)]
     pub filter_ratios: String,
     /// methods, comma-separated, or `all`
     #[arg(long, default_value = "uniform,independent-learnability,jest,flexi-jest")]
@@ -118,7 +121,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// override the preset's peak learning rate (reference and learners)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
@@ -181,7 +184,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// override the preset's peak learning rate
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// print one JSON object as the last line of stdout
     #[arg(long)]
@@ -200,7 +203,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// filter ratio f = 1 − b/B
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub filter_ratio: f64,
     #[command(flatten)]
     pub sel: SelectFlags,
@@ -221,9 +224,33 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+/// The ids of the arguments given on the command line (not defaulted), set once by `main`.
+static GIVEN: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Whether the argument `id` (its field name, e.g. "score_gain") was given on the command
+/// line rather than left at its default: for notes on flags a run does not use.
+pub fn given(id: &str) -> bool {
+    GIVEN.get().is_some_and(|g| g.iter().any(|x| x == id))
+}
+
+fn given_ids(m: &ArgMatches, out: &mut Vec<String>) {
+    for id in m.ids() {
+        if m.try_get_raw(id.as_str()).is_ok() && m.value_source(id.as_str()) == Some(ValueSource::CommandLine) {
+            out.push(id.to_string());
+        }
+    }
+    if let Some((_, sub)) = m.subcommand() {
+        given_ids(sub, out);
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut ids = vec![];
+    given_ids(&matches, &mut ids);
+    let _ = GIVEN.set(ids);
     match cli.cmd {
         Some(Cmd::Info { json }) => info::run(json),
         Some(Cmd::Data { cmd }) => crate::data::cli::run(cmd),

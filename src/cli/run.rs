@@ -38,11 +38,25 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
     Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method: method.to_string(), data })
 }
 
-fn print_eval(ev: &crate::eval::EvalResult) {
+/// One line of an evaluation on `what` (e.g. "held-out test split", or the data's name).
+fn print_eval(what: &str, ev: &crate::eval::EvalResult) {
+    let zero_shot = match ev.labelled {
+        0 => "zero-shot n/a (no labelled items)".to_string(),
+        _ => format!("zero-shot acc {:.3} (chance {:.3})", ev.zero_shot_acc, ev.chance_zero_shot),
+    };
     eprintln!(
-        "held-out ({} items): zero-shot acc {:.3} (chance {:.3})  i2t R@1 {:.3}  t2i R@1 {:.3}  i2t R@5 {:.3}  t2i R@5 {:.3}  (R@1 chance {:.4})",
-        ev.items, ev.zero_shot_acc, ev.chance_zero_shot, ev.i2t_r1, ev.t2i_r1, ev.i2t_r5, ev.t2i_r5, ev.chance_r1
+        "{what} ({} items): {zero_shot}  i2t R@1 {:.3}  t2i R@1 {:.3}  i2t R@5 {:.3}  t2i R@5 {:.3}  (R@1 chance {:.4})",
+        ev.items, ev.i2t_r1, ev.t2i_r1, ev.i2t_r5, ev.t2i_r5, ev.chance_r1
     );
+}
+
+/// The command that resumes a run of `method` ("reference" or a learner method).
+fn resume_command(method: &str) -> &'static str {
+    if method == "reference" {
+        "train-reference"
+    } else {
+        "train"
+    }
 }
 
 /// Run one unscored training job (the reference, or a uniform learner) on an opened backend;
@@ -53,7 +67,7 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
         Some(dir) => {
             let (m, spec, progress) = load_checkpoint(be, dir)?;
             if (spec.method == "reference") != reference {
-                bail!("{} holds a `{}` run; resume it with the matching command", dir.display(), spec.method);
+                bail!("{} holds a `{}` run: resume it with `jest-wgpu {} --resume {}`", dir.display(), spec.method, resume_command(&spec.method), dir.display());
             }
             eprintln!("resuming {} at step {} of {}", dir.display(), progress.done, spec.steps);
             (m, spec, progress, Some(dir.clone()))
@@ -85,7 +99,7 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     save_model(be, &model, &spec, &out)?;
     if let Some(ev) = &rep.eval {
-        print_eval(ev);
+        print_eval("held-out test split", ev);
     }
     eprintln!("{:.1} ms per step; model written to {}", rep.ms_per_step, out.display());
     Ok(json!({
@@ -139,7 +153,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
     let (cache, reference_sha256) = match (&reference, method.needs_reference()) {
         (Some(r), _) => {
-            let (cache, sha) = reference_embeddings(be, r, &pool_e, &spec.data)?;
+            let (cache, sha) = reference_embeddings(be, r, &spec.preset, &pool_e, &spec.data)?;
             (Some(std::rc::Rc::new(cache)), Some(sha))
         }
         (None, true) => bail!("--method {} needs --reference FILE (a model from `jest-wgpu train-reference --out FILE`)", method.name()),
@@ -218,6 +232,9 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
     }
     match (&a.run_dir, &a.resume) {
         (_, Some(dir)) => {
+            if dir.exists() && !dir.is_dir() {
+                bail!("--resume {} is a file: --resume takes the folder given as --run-dir to the run it continues", dir.display());
+            }
             crate::util::check_output_dir(dir).context("--resume")?;
             crate::train::remove_stale_temporaries(dir);
         }
@@ -235,13 +252,28 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
             if let (Some(r), true) = (t.reference.as_deref(), method == Method::Uniform.name()) {
                 eprintln!("note: --method uniform scores nothing, so --reference {} is not used", r.display());
             }
+            let unused: Vec<&str> = [("filter_ratio", "--filter-ratio"), ("chunks", "--chunks"), ("score_gain", "--score-gain")]
+                .into_iter()
+                .filter(|(id, _)| method == Method::Uniform.name() && super::given(id))
+                .map(|(_, flag)| flag)
+                .collect();
+            if !unused.is_empty() {
+                eprintln!("note: --method uniform trains on every example it draws, so {} not used", unused.join(", "));
+            }
+            if super::given("flexi_low_share") && method != Method::FlexiJest.name() {
+                eprintln!("note: --flexi-low-share only applies to --method flexi-jest");
+            }
             if t.sel.flexi_size.is_some() && method != Method::FlexiJest.name() {
                 eprintln!("note: --flexi-size only applies to --method flexi-jest; --method {method} scores at full resolution");
             }
         }
         (_, Some(_)) => {
-            let given = [("--batch", a.batch.is_some()), ("--lr", a.lr.is_some()), ("--data", a.data.is_some())];
-            let ignored: Vec<&str> = given.into_iter().filter_map(|(flag, given)| given.then_some(flag)).collect();
+            let stored = [
+                ("batch", "--batch"), ("lr", "--lr"), ("data", "--data"), ("steps", "--steps"), ("seed", "--seed"), ("preset", "--preset"),
+                ("eval_every", "--eval-every"), ("method", "--method"), ("filter_ratio", "--filter-ratio"), ("chunks", "--chunks"),
+                ("score_gain", "--score-gain"), ("flexi_size", "--flexi-size"), ("flexi_low_share", "--flexi-low-share"),
+            ];
+            let ignored: Vec<&str> = stored.into_iter().filter(|(id, _)| super::given(id)).map(|(_, flag)| flag).collect();
             if !ignored.is_empty() {
                 eprintln!("note: a resumed run keeps its stored settings; {} ignored", ignored.join(", "));
             }
@@ -268,7 +300,12 @@ fn run_eval<B: Backend>(be: &B, a: &EvalArgs) -> Result<serde_json::Value> {
     let data = load_any(&a.data, true)?;
     let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
     let ev = evaluate(be, &mut model, &enc, &tok)?;
-    print_eval(&ev);
+    let what = if a.data == "test" { "held-out test split".to_string() } else { data.name.clone() };
+    print_eval(&what, &ev);
+    let mut eval = serde_json::to_value(&ev)?;
+    if ev.labelled == 0 {
+        eval["zero_shot_acc"] = serde_json::Value::Null; // no labels: no zero-shot accuracy
+    }
     Ok(json!({
         "command": "eval",
         "backend": be.kind().as_str(),
@@ -278,7 +315,7 @@ fn run_eval<B: Backend>(be: &B, a: &EvalArgs) -> Result<serde_json::Value> {
         "seed": spec.seed,
         "steps": spec.steps,
         "method": spec.method,
-        "eval": ev,
+        "eval": eval,
     }))
 }
 

@@ -24,7 +24,7 @@ pub struct SelectArgs {
     #[arg(long, default_value = "pool")]
     pub data: String,
     /// fraction of each super-batch to keep (1 − f)
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub keep: f64,
     /// a learner checkpoint: score by learnability instead of the reference alone (easy-ref)
     #[arg(long)]
@@ -36,7 +36,7 @@ pub struct SelectArgs {
     #[arg(long, default_value_t = crate::jest::DEFAULT_CHUNKS)]
     pub chunks: usize,
     /// score gain g (higher: closer to greedy top-k of the conditional scores)
-    #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN)]
+    #[arg(long, default_value_t = crate::jest::DEFAULT_SCORE_GAIN, allow_negative_numbers = true)]
     pub score_gain: f32,
     /// seed of the super-batch order and the sampler's Gumbel noise
     #[arg(long, default_value_t = 0)]
@@ -104,12 +104,20 @@ pub fn run(a: SelectArgs) -> Result<()> {
     if bsz > 0 && data.len() % bsz > 0 {
         eprintln!("note: the {} items after the last whole super-batch of {bsz} (in the order --seed shuffles) are not scored", data.len() % bsz);
     }
+    let per = crate::jest::curate::kept_per_super_batch(bsz, a.keep, a.chunks);
+    if bsz > 0 && per > 0 && a.chunks > 0 && (per as f64 / bsz as f64 - a.keep).abs() > 0.5 / bsz as f64 {
+        eprintln!(
+            "note: keeping {per} of each super-batch of {bsz} ({:.3}, not --keep {}): the kept count is rounded down to a multiple of --chunks {}",
+            per as f64 / bsz as f64, a.keep, a.chunks
+        );
+    }
     let kept = with_backend!(chosen, |be| curate(&be, &data, &tok, &o))?;
     write_atomic(&a.out.join("selected.csv"), to_csv(&kept).as_bytes())?;
     let jsonl: String = kept.iter().map(|k| serde_json::to_string(k).map(|s| s + "\n")).collect::<Result<_, _>>()?;
     write_atomic(&a.out.join("selected.jsonl"), jsonl.as_bytes())?;
     let show: Vec<usize> = kept.iter().take(48).map(|k| k.index).collect();
-    write_atomic(&a.out.join("contact_sheet.png"), &contact_sheet(&data, &show, 8)?)?;
+    let title = format!("{}: the first {} of {} kept of {} items", data.name, show.len(), kept.len(), data.len());
+    write_atomic(&a.out.join("contact_sheet.png"), &contact_sheet(&data, &show, 8, &title)?)?;
     let mut counts = [0usize; NoiseKind::ALL.len()];
     for k in &kept {
         counts[k.noise.parse::<NoiseKind>().map(|n| n.index()).unwrap_or(0)] += 1;
@@ -120,6 +128,7 @@ pub fn run(a: SelectArgs) -> Result<()> {
     };
     let summary = json!({
         "command": "select", "data": data.name, "items": data.len(), "kept": kept.len(), "keep": a.keep,
+        "kept_per_super_batch": per, "kept_fraction": kept.len() as f64 / data.len().max(1) as f64,
         "score": if a.learner.is_some() { "learnability" } else { "easy-ref" },
         "reference": a.reference, "learner": a.learner, "super_batch": a.super_batch, "chunks": a.chunks,
         "score_gain": a.score_gain, "seed": a.seed, "kept_noise_share": share(&counts, kept.len()),

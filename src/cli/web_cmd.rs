@@ -174,7 +174,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct WebAssetsArgs {
-    /// where the page's assets go
+    /// where the page's assets go (default: the repository's web/assets, replacing the shipped ones)
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// steps of the shipped reference (browser preset, whole curated split)
@@ -187,7 +187,11 @@ pub struct WebAssetsArgs {
 }
 
 pub fn web_assets(a: WebAssetsArgs) -> Result<()> {
+    if a.reference_steps == 0 {
+        anyhow::bail!("--reference-steps must be at least 1 (steps of the shipped reference)");
+    }
     let out = a.out.unwrap_or_else(|| default_site().join("assets"));
+    crate::util::check_output_dir(&out).context("--out")?;
     let bytes = assets::write_slice(&out)?;
     eprintln!("data slice ({} curated, {} pool, {} test items): {:.1} MB in {}/data", assets::SLICE[0], assets::SLICE[1], assets::SLICE[2], bytes as f64 / 1e6, out.display());
     let path = out.join("reference.safetensors");
@@ -200,7 +204,8 @@ pub fn web_assets(a: WebAssetsArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// the page's settings as JSON (the same keys as its URL state)
+    /// the page's settings as JSON: method, filter_ratio (or the URL's f), chunks, score_gain
+    /// (or gain), lr, seed, batch, eval_every; e.g. '{"method":"jest","filter_ratio":0.9}'
     #[arg(long, default_value = "{}")]
     pub settings: String,
     #[arg(long, default_value_t = 20)]

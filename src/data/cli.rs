@@ -100,6 +100,9 @@ pub fn describe(ds: &Dataset, samples: usize) -> String {
     s
 }
 
+/// The most items `data preview` draws on one sheet.
+const MAX_PREVIEW: usize = 2000;
+
 pub fn run(cmd: DataCmd) -> Result<()> {
     match cmd {
         DataCmd::Build { sources, out, seed } => {
@@ -132,11 +135,17 @@ pub fn run(cmd: DataCmd) -> Result<()> {
         }
         DataCmd::Preview { split, out, count, columns, noise, seed, skip_bad } => {
             anyhow::ensure!(count > 0 && columns > 0, "--count and --columns must be at least 1 (got {count} and {columns})");
+            anyhow::ensure!(count <= MAX_PREVIEW, "--count {count}: a contact sheet shows at most {MAX_PREVIEW} items (each cell is about 100×100 pixels); lower --count");
+            let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+            anyhow::ensure!(png, "--out {}: the contact sheet is a PNG image; give a file name ending in .png", out.display());
             crate::util::check_output_file(&out).context("--out")?;
             let ds = load_any(&split, skip_bad)?;
             let want: Option<NoiseKind> = noise.as_deref().map(str::parse).transpose()?;
             let mut idx: Vec<usize> = (0..ds.len()).filter(|&i| want.is_none_or(|k| ds.noise[i] == k)).collect();
             anyhow::ensure!(!idx.is_empty(), "{} has no items of noise kind {}", ds.name, noise.unwrap_or_default());
+            if idx.len() < count {
+                eprintln!("note: {} has {} items{}, fewer than --count {count}: the sheet shows them all", ds.name, idx.len(), want.map(|k| format!(" of noise kind {k}")).unwrap_or_default());
+            }
             SplitMix64::new(seed).shuffle(&mut idx);
             idx.truncate(count);
             write_contact_sheet(&ds, &idx, columns, &out).with_context(|| format!("writing {}", out.display()))?;

@@ -171,7 +171,7 @@ impl FromStr for NoiseKind {
             .iter()
             .copied()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| anyhow::anyhow!("unknown noise kind `{s}`"))
+            .ok_or_else(|| anyhow::anyhow!("unknown noise kind `{s}`; the kinds are {}", NoiseKind::ALL.map(|k| k.as_str()).join(", ")))
     }
 }
 

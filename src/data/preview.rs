@@ -23,9 +23,9 @@ const COLS_TEXT: usize = 16;
 const TEXT_LINES: usize = 4;
 
 /// Renders the items `idx` of `ds` as a grid `columns` wide: each cell is the image scaled ×3,
-/// a bar coloured by noise kind, the noise kind, and the caption wrapped to four lines.
-/// Returns PNG bytes.
-pub fn contact_sheet(ds: &Dataset, idx: &[usize], columns: usize) -> Result<Vec<u8>> {
+/// a bar coloured by noise kind, the noise kind, and the caption wrapped to four lines, under
+/// `title` and a legend. Returns PNG bytes.
+pub fn contact_sheet(ds: &Dataset, idx: &[usize], columns: usize, title: &str) -> Result<Vec<u8>> {
     anyhow::ensure!(!idx.is_empty(), "nothing to preview: {} has no items", ds.name);
     let s = ds.image_size;
     let thumb = s * SCALE;
@@ -36,8 +36,7 @@ pub fn contact_sheet(ds: &Dataset, idx: &[usize], columns: usize) -> Result<Vec<
     let header = LINE_H * 2 + 4;
     let (w, h) = (cols * cell_w + 8, rows * cell_h + header + 8);
     let mut px = vec![255u8; w * h * 3];
-    let title = format!("{}: {} of {} items", ds.name, idx.len(), ds.len());
-    draw_text(&mut px, w, 6, 4, w, &title, [0, 0, 0]);
+    draw_text(&mut px, w, 6, 4, w, title, [0, 0, 0]);
     let mut lx = 6;
     for k in NoiseKind::ALL {
         let label = k.as_str();
@@ -80,7 +79,7 @@ pub fn contact_sheet(ds: &Dataset, idx: &[usize], columns: usize) -> Result<Vec<
 
 /// Writes a contact sheet of `idx` to `out` (atomically).
 pub fn write_contact_sheet(ds: &Dataset, idx: &[usize], columns: usize, out: &Path) -> Result<()> {
-    let bytes = contact_sheet(ds, idx, columns)?;
+    let bytes = contact_sheet(ds, idx, columns, &format!("{}: {} of {} items", ds.name, idx.len(), ds.len()))?;
     crate::util::write_atomic(out, &bytes)
 }
 

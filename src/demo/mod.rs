@@ -31,8 +31,12 @@ pub const SCHEDULE_STEPS: usize = 1000;
 #[serde(default, deny_unknown_fields)]
 pub struct DemoSettings {
     pub method: String,
+    /// (URL key `f`, also accepted here)
+    #[serde(alias = "f")]
     pub filter_ratio: f64,
     pub chunks: usize,
+    /// (URL key `gain`, also accepted here)
+    #[serde(alias = "gain")]
     pub score_gain: f32,
     pub lr: f32,
     pub seed: u64,

@@ -13,7 +13,8 @@ use crate::backend::Backend;
 use crate::batch::Encoded;
 use crate::eval::embed_all;
 use crate::model::params::{load_safetensors, save_safetensors};
-use crate::train::load_model;
+use crate::config::Preset;
+use crate::train::{load_model, model_spec};
 
 /// The frozen reference's view of the pool.
 #[derive(Debug)]
@@ -62,7 +63,8 @@ pub fn pool_sha256(pool: &Encoded) -> String {
 
 /// Load the cache if it belongs to this reference and pool, else compute and store it. Also
 /// returns the reference file's SHA-256 (hashed here, once, for callers that record it).
-pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded, pool_name: &str) -> Result<(RefCache, String)> {
+pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, learner: &Preset, pool: &Encoded, pool_name: &str) -> Result<(RefCache, String)> {
+    check_fits(reference, "reference", learner)?;
     let sha = sha256_file(reference)?;
     let pool_sha = pool_sha256(pool);
     let path = cache_path(reference);
@@ -96,6 +98,20 @@ pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, pool: &Encoded
     }
     let [(_, _, u), (_, _, v), (_, _, tb)] = tensors;
     Ok((RefCache { u, v, d, t_bias: [tb[0], tb[1]], n }, sha))
+}
+
+/// Refuse, before any work, a model (`what`: "reference" or "learner") whose embeddings cannot
+/// be scored with those of a `preset` model: another embedding width or caption length.
+pub fn check_fits(model: &Path, what: &str, preset: &Preset) -> Result<()> {
+    let spec = model_spec(model)?;
+    let (m, p) = (&spec.preset.model, &preset.model);
+    if m.embed_dim != p.embed_dim || m.text_len != p.text_len {
+        bail!(
+            "the {what} {} is a `{}` model ({}-dimensional embeddings, {} text tokens) but the run needs `{}` ({}, {}): use models of the same preset (train-reference --preset {})",
+            model.display(), spec.preset.name, m.embed_dim, m.text_len, preset.name, p.embed_dim, p.text_len, preset.name
+        );
+    }
+    Ok(())
 }
 
 /// Read a cache, refusing one made from another checkpoint or pool, or one that is malformed.

@@ -207,6 +207,9 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     for &f in &o.filter_ratios {
         let sel = o.select(f);
         let bsz = sel.super_batch(p.train.batch)?;
+        if o.methods.iter().any(|m| m.score_mode().is_some()) && bsz <= p.train.batch {
+            bail!("filter ratio {f} gives a super-batch of {bsz} for b = {}: there is nothing to select from; use a larger filter ratio", p.train.batch);
+        }
         if o.methods.iter().any(|m| m.flexi()) {
             sel.flexi(p.model.image_size, p.model.patch, p.train.batch)?;
         }
@@ -233,7 +236,7 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     let ref_path = o.out.join("reference.safetensors");
     let reference_eval = reference(be, &ref_spec, &ref_path, &curated_e, &test_e, &tok, o.progress)?;
     eprintln!("reference on the {} split: i2t R@1 {:.3}  t2i R@1 {:.3}  zero-shot {:.3}", o.eval_split.as_str(), reference_eval.i2t_r1, reference_eval.t2i_r1, reference_eval.zero_shot_acc);
-    let (cache, ref_sha) = reference_embeddings(be, &ref_path, &pool_e, &pool.name)?;
+    let (cache, ref_sha) = reference_embeddings(be, &ref_path, &p, &pool_e, &pool.name)?;
     let cache = std::rc::Rc::new(cache);
 
     let mut runs = Vec::new();

@@ -12,7 +12,7 @@ use crate::backend::{Backend, ScoreMode};
 use crate::batch::{epoch_order, Encoded};
 use crate::data::{Dataset, Tokenizer};
 use crate::eval::embed_all;
-use crate::train::load_model;
+use crate::train::{load_model, model_spec};
 
 /// One kept example.
 #[derive(Clone, Debug, Serialize)]
@@ -56,17 +56,29 @@ fn embeddings<B: Backend>(be: &B, path: &Path, data: &Dataset, tok: &Tokenizer) 
     Ok((u, v, tb, spec.preset.model.embed_dim, spec.preset.model.text_len))
 }
 
+/// Examples kept of a super-batch of `bsz`: keep·bsz, rounded down to a whole number of chunks.
+pub fn kept_per_super_batch(bsz: usize, keep: f64, chunks: usize) -> usize {
+    ((bsz as f64 * keep).round() as usize / chunks.max(1)) * chunks.max(1)
+}
+
 /// Score and select; returns the kept examples in draw order, super-batch by super-batch.
 pub fn curate<B: Backend>(be: &B, data: &Dataset, tok: &Tokenizer, o: &CurateOptions) -> Result<Vec<Kept>> {
     if !(o.keep > 0.0 && o.keep <= 1.0) {
         bail!("--keep must be a fraction in (0, 1] (got {})", o.keep);
     }
+    if o.chunks == 0 {
+        bail!("--chunks must be at least 1: the sampler draws each super-batch's kept examples in that many chunks");
+    }
     let bsz = o.super_batch.min(data.len());
-    let b = ((bsz as f64 * o.keep).round() as usize / o.chunks.max(1)) * o.chunks.max(1);
+    let b = kept_per_super_batch(bsz, o.keep, o.chunks);
     if b == 0 {
         bail!("keeping {} of a super-batch of {bsz} leaves less than one chunk of {}; raise --keep or --super-batch", o.keep, o.chunks);
     }
     SelectConfig::new(1.0 - b as f64 / bsz as f64, o.chunks, o.score_gain).super_batch(b)?;
+    if let Some(l) = o.learner {
+        // before any embedding: a learner of another preset cannot be scored with the reference
+        super::cache::check_fits(l, "learner", &model_spec(o.reference)?.preset)?;
+    }
     let (ur, vr, tbr, d, _) = embeddings(be, o.reference, data, tok)?;
     let (ul, vl, tbl, mode) = match o.learner {
         Some(p) => {

@@ -156,7 +156,7 @@ pub fn train_learner<B: Backend>(be: &B, model: &mut DualEncoder<B>, run: &Learn
                 let loss = losses[s % log_every];
                 if !loss.is_finite() {
                     let kept = crate::train::kept_checkpoint(run.checkpoints.as_ref().map(|c| c.dir));
-                    bail!("training diverged: loss is {loss} at step {} of {}{kept}; lower the learning rate (--lr)", s + 1, run.method.name());
+                    bail!("training diverged: loss is {loss} at step {} of {}{kept}. {}", s + 1, run.method.name(), crate::train::DIVERGED_ADVICE);
                 }
                 res.losses.push(loss);
                 for &i in &idx[(s % log_every) * b..(s % log_every + 1) * b] {
