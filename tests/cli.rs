@@ -295,8 +295,8 @@ fn bad_settings_are_refused_before_any_work() {
     refused(&["select", "--reference", &p("none.safetensors"), "--keep", "-0.5", "--backend", "cpu", "--out", &p("sel")], "--keep must be a fraction");
     // compare: nothing to run, too few evaluations, nothing to select from
     refused(&[&["compare", "--seeds", "0"], &tiny[..]].concat(), "--seeds 0 runs nothing");
-    refused(&[&["compare", "--steps", "20", "--eval-every", "15"], &tiny[..]].concat(), "needs at least 2 evaluations");
-    refused(&[&["compare", "--eval-every", "0"], &tiny[..]].concat(), "needs at least 2 evaluations");
+    refused(&[&["compare", "--steps", "20", "--eval-every", "20"], &tiny[..]].concat(), "gives 1 evaluation(s)");
+    refused(&[&["compare", "--eval-every", "0"], &tiny[..]].concat(), "gives 0 evaluation(s)");
     refused(&[&["compare", "--methods", "uniform,jest", "--filter-ratios", "0", "--out", &p("c")], &tiny[..]].concat(), "nothing to select from");
     refused(&["bench", "--size", "0"], "--size 0 must lie in");
     refused(&["bench", "--size", "100000"], "--size 100000 must lie in");

@@ -364,7 +364,11 @@ fn rewriting_a_report_leaves_no_stale_curves() {
         v
     };
     assert!(csvs(dir.path()).iter().any(|n| n.ends_with("_s2.csv")), "{:?}", csvs(dir.path()));
-    std::fs::write(dir.path().join("curves/my notes.txt"), "mine").unwrap();
+    // files of the user's own, even ones that look like a report's, stay
+    let own = ["curves/my notes.txt", "curves/jest-notes.csv", "curves/uniform_final.csv", "plots/my_figure.svg"];
+    for f in own {
+        std::fs::write(dir.path().join(f), "mine").unwrap();
+    }
     let mut one = two.clone();
     one.runs.retain(|r| r.seed == 1);
     one.seeds = vec![1];
@@ -372,7 +376,9 @@ fn rewriting_a_report_leaves_no_stale_curves() {
     let left = csvs(dir.path());
     assert!(left.iter().all(|n| !n.ends_with("_s2.csv")), "{left:?}");
     let new: Vec<String> = written.iter().filter(|p| p.parent().unwrap().ends_with("curves")).map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
-    assert_eq!(left.iter().filter(|n| n.ends_with(".csv")).count(), new.len(), "{left:?} vs {new:?}");
-    assert!(left.contains(&"my notes.txt".to_string()), "a file the report did not write was removed: {left:?}");
+    assert_eq!(left.iter().filter(|n| n.ends_with(".csv")).count(), new.len() + 2, "{left:?} vs {new:?}");
+    for f in own {
+        assert!(dir.path().join(f).is_file(), "{f}, a file no report writes, was removed");
+    }
     println!("curves after rewriting with one seed: {left:?}");
 }

@@ -45,14 +45,15 @@ fn options(a: &CompareArgs) -> Result<CompareOptions> {
         bail!("--seeds 0 runs nothing: give at least 1 (--seed S --seeds K runs seeds S … S+K−1)");
     }
     let eval_every = a.eval_every.unwrap_or((steps / 20).max(1));
-    if steps == 0 {
-        bail!("--steps must be at least 1");
+    if steps < 2 {
+        bail!("--steps {steps}: compare needs at least 2 steps (it reads steps to target from each run's evaluations)");
     }
-    if eval_every == 0 || steps / eval_every < 2 {
+    // a run evaluates every k steps and at its last step: at least 2 evaluations when k < steps
+    if eval_every == 0 || eval_every >= steps {
         bail!(
-            "--eval-every {eval_every} evaluates {} time(s) in {steps} steps: compare reads steps to target from each run's evaluation curve, so it needs at least 2 evaluations; give --eval-every between 1 and {} (default: steps / 20)",
-            steps.checked_div(eval_every).unwrap_or(0),
-            (steps / 2).max(1)
+            "--eval-every {eval_every} with --steps {steps} gives {} evaluation(s): compare reads steps to target from each run's evaluation curve, so it needs at least 2; give --eval-every between 1 and {} (default: steps / 20)",
+            if eval_every == 0 { 0 } else { 1 },
+            steps - 1
         );
     }
     if a.seeds > 0 && a.seed.checked_add(a.seeds as u64 - 1).is_none() {

@@ -280,7 +280,7 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
         }
         (None, None) => {}
     }
-    if a.data.as_deref() == Some("test") {
+    if a.data.as_deref() == Some("test") && a.resume.is_none() {
         eprintln!("warning: training on the test split, which every evaluation also uses: its R@1 then measures memorisation, not generalisation");
     }
     let (chosen, why) = backend_choice::open(a.backend)?;

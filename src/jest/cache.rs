@@ -107,8 +107,9 @@ pub fn check_fits(model: &Path, what: &str, preset: &Preset) -> Result<()> {
     let (m, p) = (&spec.preset.model, &preset.model);
     if m.embed_dim != p.embed_dim || m.text_len != p.text_len {
         bail!(
-            "the {what} {} is a `{}` model ({}-dimensional embeddings, {} text tokens) but the run needs `{}` ({}, {}): use models of the same preset (train-reference --preset {})",
-            model.display(), spec.preset.name, m.embed_dim, m.text_len, preset.name, p.embed_dim, p.text_len, preset.name
+            "the {what} {} is a `{}` model ({}-dimensional embeddings, {} text tokens) but the run needs `{}` ({}, {}): use models of the same preset ({} --preset {})",
+            model.display(), spec.preset.name, m.embed_dim, m.text_len, preset.name, p.embed_dim, p.text_len,
+            if what == "reference" { "train-reference" } else { "train" }, preset.name
         );
     }
     Ok(())

@@ -47,13 +47,30 @@ pub fn write_report(dir: &Path, r: &CompareResults) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// Whether `rest` is what a report's file names put after a method or plot name: any of
+/// `_f<ratio>`, `_s<seed>`, `_<n>` (csv::curve_files, plots::plots).
+fn report_suffix(rest: &str) -> bool {
+    rest.is_empty()
+        || rest.strip_prefix('_').is_some_and(|r| {
+            r.split('_').all(|t| {
+                let num = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit() || c == '.');
+                num(t) || t.strip_prefix('f').is_some_and(num) || t.strip_prefix('s').is_some_and(num)
+            })
+        })
+}
+
 /// Remove the curves and plots an earlier report into the same folder wrote for runs this one
 /// does not have (other seeds or filter ratios), so the folder holds this report and nothing
-/// older: only `curves/<method>….csv` and `plots/*.svg`, the names a report writes.
+/// older. Only names a report writes are touched: `curves/<method>[_f…][_s…].csv` and
+/// `plots/<plot>[_f…].svg`.
 fn remove_stale(dir: &Path, written: &[PathBuf]) {
-    let ours = |sub: &str, name: &str| match sub {
-        "curves" => name.ends_with(".csv") && METHOD_ORDER.iter().any(|m| name.starts_with(m)),
-        _ => name.ends_with(".svg"),
+    const PLOT_NAMES: &[&str] = &["r1_vs_steps", "r1_vs_flops", "noise_vs_step", "learnability_vs_step", "noise_kinds"];
+    let ours = |sub: &str, name: &str| {
+        let (stem, names) = match sub {
+            "curves" => (name.strip_suffix(".csv"), METHOD_ORDER),
+            _ => (name.strip_suffix(".svg"), PLOT_NAMES),
+        };
+        stem.is_some_and(|stem| names.iter().any(|m| stem.strip_prefix(m).is_some_and(report_suffix)))
     };
     for sub in ["curves", "plots"] {
         for entry in std::fs::read_dir(dir.join(sub)).into_iter().flatten().flatten() {
