@@ -17,11 +17,14 @@ fn err(json: &str) -> String {
 #[test]
 fn impossible_settings_say_what_is_wrong() {
     assert_eq!(DemoSettings::from_json("").unwrap(), DemoSettings::default());
-    assert!(err(r#"{"filter_ratio":1.5}"#).contains("[0, 1)"), "{}", err(r#"{"filter_ratio":1.5}"#));
+    assert!(err(r#"{"filter_ratio":1.5}"#).contains("filter_ratio must lie in [0, 1)"), "{}", err(r#"{"filter_ratio":1.5}"#));
     assert!(err(r#"{"chunks":0}"#).contains("must divide the batch size"));
     assert!(err(r#"{"chunks":5}"#).contains("must divide the batch size"));
     assert!(err(r#"{"method":"foo"}"#).contains("unknown method `foo`"));
-    assert!(err(r#"{"score_gain":-1}"#).contains("score-gain") || err(r#"{"score_gain":-1}"#).contains("score_gain"));
+    assert!(err(r#"{"score_gain":-1}"#).contains("score_gain must be a positive number"), "errors name the settings' own keys");
+    // the URL's keys are accepted in the JSON too
+    assert!(err(r#"{"f":1.5}"#).contains("filter_ratio must lie in [0, 1)"));
+    assert!(err(r#"{"gain":0}"#).contains("score_gain must be a positive number"));
     assert!(err(r#"{"lr":0}"#).contains("lr must lie"));
     assert!(err(r#"{"filter_ratio":0.99}"#).contains("too large for a browser tab"));
     assert!(err(r#"{"colour":"red"}"#).contains("unknown field `colour`"));

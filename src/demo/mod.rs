@@ -73,7 +73,9 @@ impl DemoSettings {
         if !(4..=128).contains(&self.batch) {
             bail!("batch must lie in 4..=128 for the demo (got {})", self.batch);
         }
-        let bsz = self.select().super_batch(self.batch).map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("--", "")))?;
+        // the command line's messages, with the flags renamed to this JSON's keys
+        let keys = |e: anyhow::Error| anyhow::anyhow!("{}", e.to_string().replace("--filter-ratio", "filter_ratio").replace("--score-gain", "score_gain").replace("--", ""));
+        let bsz = self.select().super_batch(self.batch).map_err(keys)?;
         if bsz > 640 {
             bail!("filter_ratio {} gives a super-batch of {bsz}: too large for a browser tab (at most 640; lower filter_ratio)", self.filter_ratio);
         }
