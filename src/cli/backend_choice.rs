@@ -26,14 +26,14 @@ pub fn open(choice: BackendChoice) -> Result<(Chosen, String)> {
     match choice {
         BackendChoice::Cpu => Ok((Chosen::Cpu(CpuBackend::new()), "cpu (--backend cpu)".into())),
         BackendChoice::Gpu => {
-            let ctx = GpuContext::new_blocking(true).context("--backend gpu: cannot open a GPU")?;
+            let ctx = GpuContext::new_blocking(true).context("--backend gpu: cannot open a GPU (--backend cpu runs without one)")?;
             let why = format!("gpu on {} (--backend gpu{})", ctx.adapter.name, if ctx.adapter.hardware { "" } else { ", software adapter" });
             Ok((Chosen::Gpu(GpuBackend::new(ctx)), why))
         }
         BackendChoice::Auto => {
             let adapters = list_adapters();
             if adapters.iter().any(|a| a.hardware) {
-                let ctx = GpuContext::new_blocking(false).context("auto: a hardware GPU was listed but could not be opened")?;
+                let ctx = GpuContext::new_blocking(false).context("auto: a hardware GPU was listed but could not be opened (--backend cpu runs without it)")?;
                 let why = format!("gpu on {} (auto: hardware GPU found)", ctx.adapter.name);
                 Ok((Chosen::Gpu(GpuBackend::new(ctx)), why))
             } else {

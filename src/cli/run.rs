@@ -252,12 +252,9 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
             if let (Some(r), true) = (t.reference.as_deref(), method == Method::Uniform.name()) {
                 eprintln!("note: --method uniform scores nothing, so --reference {} is not used", r.display());
             }
-            let unused: Vec<&str> = [("filter_ratio", "--filter-ratio"), ("chunks", "--chunks"), ("score_gain", "--score-gain")]
-                .into_iter()
-                .filter(|(id, _)| method == Method::Uniform.name() && super::given(id))
-                .map(|(_, flag)| flag)
-                .collect();
-            if !unused.is_empty() {
+            let selection = [("filter_ratio", "--filter-ratio"), ("chunks", "--chunks"), ("score_gain", "--score-gain")];
+            let unused: Vec<&str> = selection.into_iter().filter(|(id, _)| super::given(id)).map(|(_, flag)| flag).collect();
+            if method == Method::Uniform.name() && !unused.is_empty() {
                 eprintln!("note: --method uniform trains on every example it draws, so {} not used", unused.join(", "));
             }
             if super::given("flexi_low_share") && method != Method::FlexiJest.name() {

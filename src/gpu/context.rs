@@ -101,7 +101,7 @@ impl GpuContext {
             .map_err(|e| {
                 anyhow!(
                     "no GPU adapter found ({e}). Install a Vulkan driver (on Debian: `apt-get install \
-                     mesa-vulkan-drivers libvulkan1` for the lavapipe software adapter) or use --backend cpu"
+                     mesa-vulkan-drivers libvulkan1` for the lavapipe software adapter)"
                 )
             })?;
         if !allow_software && !summarise(&adapter).hardware {

@@ -45,15 +45,15 @@ pub struct CurateOptions<'a> {
     pub seed: u64,
 }
 
-/// Image and text embeddings [n, d] each, the logit scale and bias [2], d, and the text length.
-type Embeddings = (Vec<f32>, Vec<f32>, Vec<f32>, usize, usize);
+/// Image and text embeddings [n, d] each, the logit scale and bias [2], and d.
+type Embeddings = (Vec<f32>, Vec<f32>, Vec<f32>, usize);
 
 fn embeddings<B: Backend>(be: &B, path: &Path, data: &Dataset, tok: &Tokenizer) -> Result<Embeddings> {
     let (mut m, spec) = load_model(be, path)?;
     let enc = Encoded::new(data, tok, spec.preset.model.text_len);
     let (u, v) = embed_all(be, &mut m, &enc)?;
     let tb = be.read(&m.params.get(m.t_bias).value)?;
-    Ok((u, v, tb, spec.preset.model.embed_dim, spec.preset.model.text_len))
+    Ok((u, v, tb, spec.preset.model.embed_dim))
 }
 
 /// Examples kept of a super-batch of `bsz`: keep·bsz, rounded down to a whole number of chunks.
@@ -79,13 +79,11 @@ pub fn curate<B: Backend>(be: &B, data: &Dataset, tok: &Tokenizer, o: &CurateOpt
         // before any embedding: a learner of another preset cannot be scored with the reference
         super::cache::check_fits(l, "learner", &model_spec(o.reference)?.preset)?;
     }
-    let (ur, vr, tbr, d, _) = embeddings(be, o.reference, data, tok)?;
+    let (ur, vr, tbr, d) = embeddings(be, o.reference, data, tok)?;
     let (ul, vl, tbl, mode) = match o.learner {
         Some(p) => {
-            let (u, v, tb, dl, _) = embeddings(be, p, data, tok)?;
-            if dl != d {
-                bail!("learner and reference embed into {dl} and {d} dimensions: use the same preset");
-            }
+            // same width as the reference's: check_fits refused any other above
+            let (u, v, tb, _) = embeddings(be, p, data, tok)?;
             (u, v, tb, ScoreMode::Learnability)
         }
         None => (ur.clone(), vr.clone(), tbr.clone(), ScoreMode::EasyRef),
