@@ -1,4 +1,4 @@
-// elementwise.wgsl — fill, add, add_inplace, GELU forward/backward over flat [n] buffers.
+// elementwise.wgsl — fill, add_inplace, GELU forward/backward over flat [n] buffers.
 // Linear index i = gid.x + gid.y * nwg.x * 256 (dispatches fold large n into x·y).
 
 struct Params { n: u32, value: f32, _p0: u32, _p1: u32 };
@@ -17,18 +17,6 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = index(gid, nwg);
     if (i >= p.n) { return; }
     fill_x[i] = p.value;
-}
-
-// ---- add: out = a + b ----
-@group(0) @binding(1) var<storage, read_write> add_out: array<f32>;
-@group(0) @binding(2) var<storage, read> add_a: array<f32>;
-@group(0) @binding(3) var<storage, read> add_b: array<f32>;
-
-@compute @workgroup_size(256)
-fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
-    if (i >= p.n) { return; }
-    add_out[i] = add_a[i] + add_b[i];
 }
 
 // ---- add_inplace: dst += src ----

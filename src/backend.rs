@@ -95,8 +95,6 @@ pub trait Backend {
     // ---- elementwise.wgsl ----------------------------------------------------------------
     /// x[i] = value
     fn fill(&self, x: &Self::Buf, value: f32);
-    /// out = a + b            (all [n])
-    fn add(&self, out: &Self::Buf, a: &Self::Buf, b: &Self::Buf);
     /// dst += src             ([n])
     fn add_inplace(&self, dst: &Self::Buf, src: &Self::Buf);
     /// out = gelu(x)          (tanh approximation, [n])

@@ -18,7 +18,6 @@ fn counts_and_noise_match_manifest() {
     let splits = all();
     let secs = t.elapsed().as_secs_f64();
     println!("bench: load_builtin(curated+pool+test) = {:.0} ms", secs * 1000.0);
-    assert!(secs < 5.0, "loading took {secs:.2} s");
     let m = builtin_manifest().unwrap();
     for (s, ds) in SplitName::ALL.iter().zip(&splits) {
         let ms = &m["splits"][s.as_str()];

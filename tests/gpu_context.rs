@@ -132,7 +132,7 @@ fn kernel_profile_times_every_dispatch_of_a_step() {
     assert!(calls("matmul_nn") > 0 && calls("attention_fwd") > 0 && calls("split_reduce") > 0, "{times:?}");
     let busy: f64 = times.iter().map(|t| t.ns).sum();
     println!("busy {:.1} ms over 2 steps; longest {:?}", busy / 1e6, times[0]);
-    assert!(busy > 0.0 && times.iter().all(|t| t.ns >= 0.0));
+    assert!(busy > 0.0, "no GPU time recorded: {times:?}");
     assert!(times.windows(2).all(|w| w[0].ns >= w[1].ns), "longest first");
 }
 

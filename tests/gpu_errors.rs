@@ -1,8 +1,6 @@
 //! Device failures and impossible configurations end in clear errors, never hangs or panics.
 mod common;
 
-use std::time::{Duration, Instant};
-
 use jest_wgpu::backend::Backend;
 use jest_wgpu::config::{ModelConfig, Preset};
 
@@ -14,10 +12,8 @@ fn a_lost_device_gives_an_error_not_a_hang() {
     g.matmul(&c, &a, &a, None, 8, 8, 8, false, false, false);
     assert!(g.read(&c).is_ok());
     g.ctx.device.destroy();
-    let t = Instant::now();
     g.matmul(&c, &a, &a, None, 8, 8, 8, false, false, false);
     let r = g.read(&c);
-    assert!(t.elapsed() < Duration::from_secs(60), "read-back after device loss took {:?}", t.elapsed());
     let e = r.expect_err("reading from a destroyed device must fail");
     println!("after device.destroy(): {e:#}");
 }

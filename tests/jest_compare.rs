@@ -378,6 +378,7 @@ fn gpu_jest_learner_matches_the_cpu_run() {
             c["losses"].as_array().unwrap(),
             g["losses"].as_array().unwrap(),
         );
+        assert_eq!(lc.len(), lg.len(), "{method}: the CPU and GPU runs logged different step counts");
         for (i, (a, b)) in lc.iter().zip(lg).enumerate() {
             let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
             assert!(

@@ -30,7 +30,7 @@ fn gpu_and_cpu_give_the_same_losses_over_20_tiny_steps() {
     let enc = Encoded::new(&curated, &tok, s.preset.model.text_len);
     let cpu = losses_on(&CpuBackend::new(), &s, &enc, &tok);
     let gpu = losses_on(&g.be, &s, &enc, &tok);
-    assert_eq!(cpu.len(), 20);
+    assert_eq!((cpu.len(), gpu.len()), (20, 20), "steps logged on the CPU and the GPU");
     let mut worst = 0f32;
     for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
         let rel = (c - g).abs() / c.abs().max(1e-6);

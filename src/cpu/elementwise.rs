@@ -1,4 +1,4 @@
-//! Twins of `shaders/elementwise.wgsl`: add, add_inplace, GELU forward/backward (and the CPU
+//! Twins of `shaders/elementwise.wgsl`: add_inplace, GELU forward/backward (and the CPU
 //! backend's f32 GELU, its exps taken a block at a time).
 
 use rayon::prelude::*;
@@ -6,18 +6,6 @@ use rayon::prelude::*;
 use super::{expf, Real};
 
 const PAR_MIN: usize = 1 << 15;
-
-/// out = a + b
-pub fn add<T: Real>(out: &mut [T], a: &[T], b: &[T]) {
-    let n = out.len();
-    if n >= PAR_MIN {
-        out.par_iter_mut().zip(a.par_iter().zip(b.par_iter())).for_each(|(o, (x, y))| *o = *x + *y);
-    } else {
-        for i in 0..n {
-            out[i] = a[i] + b[i];
-        }
-    }
-}
 
 /// dst += src
 pub fn add_inplace<T: Real>(dst: &mut [T], src: &[T]) {

@@ -162,9 +162,6 @@ impl Backend for CpuBackend {
     fn fill(&self, x: &CpuBuf, value: f32) {
         x.borrow_mut().fill(value);
     }
-    fn add(&self, out: &CpuBuf, a: &CpuBuf, b: &CpuBuf) {
-        elementwise::add(&mut out.borrow_mut(), &a.borrow(), &b.borrow());
-    }
     fn add_inplace(&self, dst: &CpuBuf, src: &CpuBuf) {
         elementwise::add_inplace(&mut dst.borrow_mut(), &src.borrow());
     }

@@ -21,9 +21,6 @@ fn run(ctx: &GpuContext, entry: &'static str, n: usize, value: f32, bufs: &[&Gpu
 pub fn fill(ctx: &GpuContext, x: &GpuBuf, value: f32) {
     run(ctx, "fill", x.len, value, &[x]);
 }
-pub fn add(ctx: &GpuContext, out: &GpuBuf, a: &GpuBuf, b: &GpuBuf) {
-    run(ctx, "add", out.len, 0.0, &[out, a, b]);
-}
 pub fn add_inplace(ctx: &GpuContext, dst: &GpuBuf, src: &GpuBuf) {
     run(ctx, "add_inplace", dst.len, 0.0, &[dst, src]);
 }

@@ -169,9 +169,6 @@ impl Backend for GpuBackend {
     fn fill(&self, x: &GpuBuf, value: f32) {
         elementwise::fill(&self.ctx, x, value)
     }
-    fn add(&self, out: &GpuBuf, a: &GpuBuf, b: &GpuBuf) {
-        elementwise::add(&self.ctx, out, a, b)
-    }
     fn add_inplace(&self, dst: &GpuBuf, src: &GpuBuf) {
         elementwise::add_inplace(&self.ctx, dst, src)
     }

@@ -1,4 +1,4 @@
-//! Shared test helpers: the GPU backend (or a loud skip), deterministic random data,
+//! Shared test helpers: the GPU backend (or a failure naming what is missing), deterministic random data,
 //! closeness checks that print the max diff, and f64 central finite differences.
 #![allow(dead_code)]
 
@@ -28,22 +28,21 @@ impl std::ops::Deref for Gpu {
 }
 
 /// The GPU backend on whatever adapter exists (lavapipe included), once the other GPU tests
-/// of this binary are done with theirs. Without one, prints "skipped: no adapter" and returns
-/// None — or panics when JEST_REQUIRE_GPU=1 (CI sets it).
+/// of this binary are done with theirs. Without one the test fails, naming what is missing —
+/// unless JEST_SKIP_GPU=1 asks to skip GPU tests explicitly: then it prints "skipped: no
+/// adapter" and returns None (JEST_REQUIRE_GPU=1, as CI sets, overrides the skip).
 pub fn gpu(test: &str) -> Option<Gpu> {
     // a failed GPU test poisons the lock; the next one may still run
     let turn = GPU_TURN.lock().unwrap_or_else(|e| e.into_inner());
     match GpuBackend::open() {
         Ok(be) => Some(Gpu { be, _turn: turn }),
         Err(e) => {
-            if std::env::var("JEST_REQUIRE_GPU")
-                .map(|v| v == "1")
-                .unwrap_or(false)
-            {
-                panic!("{test}: JEST_REQUIRE_GPU=1 but no GPU adapter: {e:#}");
+            let set = |k: &str| std::env::var(k).map(|v| v == "1").unwrap_or(false);
+            if set("JEST_SKIP_GPU") && !set("JEST_REQUIRE_GPU") {
+                eprintln!("{test}: skipped: no adapter ({e:#})");
+                return None;
             }
-            eprintln!("{test}: skipped: no adapter ({e:#})");
-            None
+            panic!("{test}: {e:#} — or set JEST_SKIP_GPU=1 to skip the GPU tests explicitly");
         }
     }
 }
