@@ -194,8 +194,10 @@ pub fn kept_checkpoint(run_dir: Option<&Path>) -> String {
 /// checkpoint it was writing when it died; the last complete one is untouched).
 pub fn remove_stale_temporaries(dir: &Path) {
     let prefix = format!("{CHECKPOINT_FILE}.tmp");
+    // write_atomic's temporaries only: the prefix and a process id
+    let is_temporary = |name: &str| name.strip_prefix(&prefix).is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) && std::fs::remove_file(entry.path()).is_ok() {
+        if is_temporary(&entry.file_name().to_string_lossy()) && std::fs::remove_file(entry.path()).is_ok() {
             eprintln!("removed {}, a checkpoint a killed run left half-written", entry.path().display());
         }
     }

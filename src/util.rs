@@ -24,6 +24,19 @@ pub fn output_file(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The bytes of an input file, which must be a regular file (a link to one is followed): a FIFO
+/// or device would block or never end. `what` names the file in errors: "cannot read {what} PATH".
+pub fn read_input_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    let m = std::fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if m.is_dir() {
+        bail!("cannot read {what} {}: it is a folder, not a file", path.display());
+    }
+    if !m.is_file() {
+        bail!("cannot read {what} {}: it is not a regular file (a FIFO, device or socket)", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
 /// Whether two paths name the same file, existing or not: by their resolved forms where both
 /// exist, else by their absolute forms with `.` and `..` taken lexically.
 pub fn same_place(a: &Path, b: &Path) -> bool {
@@ -46,8 +59,9 @@ pub fn same_place(a: &Path, b: &Path) -> bool {
     lexical(a).is_some_and(|x| Some(x) == lexical(b))
 }
 
-/// Write `data` to `path` atomically: a temporary file in the same folder, then rename (the
-/// temporary is removed if the rename fails). See `output_file` for what `path` may be.
+/// Write `data` to `path` atomically: a temporary file in the same folder, flushed to the disk,
+/// then renamed over `path` (the temporary is removed if anything fails). A file it replaces
+/// keeps its permissions. See `output_file` for what `path` may be.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let path = &output_file(path)?;
     if let Some(dir) = path.parent() {
@@ -60,13 +74,26 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
         std::process::id()
     ));
-    if let Err(e) = std::fs::write(&tmp, data) {
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        if let Ok(m) = std::fs::metadata(path) {
+            f.set_permissions(m.permissions())?;
+        }
+        f.sync_all() // the bytes are on the disk before the name points at them
+    };
+    if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
     }
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("cannot move {} into place as {}", tmp.display(), path.display()));
+    }
+    // the rename itself is durable once the folder is flushed (where the OS allows opening one)
+    if let Some(dir) = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
 }

@@ -235,3 +235,33 @@ fn hostile_sizes_files_and_hrefs_are_refused_without_reading_them() {
         assert!(msg.contains("pipe.png") && msg.contains("not a regular file"), "{msg}");
     }
 }
+
+/// An image listed twice, a folder of compressed shards, and a FIFO where the captions file or a
+/// shard should be: each a clear error naming the file, never a partial load or a hang.
+#[test]
+fn duplicates_compressed_shards_and_fifos_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |name: &str| tmp.path().join(name);
+    folder(&t("dup"), "captions.csv", "filename,caption\nphoto.jpg,a photo\nicon.svg,an icon\nphoto.jpg,another caption\n");
+    let msg = err(load_user(&t("dup"), 32));
+    assert!(msg.contains("line 4") && msg.contains("photo.jpg") && msg.contains("first on line 2"), "{msg}");
+    // a folder of shards, one of them gzipped: refused, not read in part
+    std::fs::create_dir_all(t("packed")).unwrap();
+    let p = png_thirds(8, 8);
+    std::fs::write(t("packed").join("000.tar"), shard(&[("a.png", &p), ("a.txt", b"one")])).unwrap();
+    std::fs::write(t("packed").join("001.tar.gz"), [0x1f, 0x8b, 8, 0]).unwrap();
+    std::fs::write(t("packed").join("002.tgz"), [0x1f, 0x8b, 8, 0]).unwrap();
+    let msg = err(load_user(&t("packed"), 32));
+    assert!(msg.contains("001.tar.gz, 002.tgz") && msg.contains("decompress"), "{msg}");
+    #[cfg(unix)]
+    {
+        let mkfifo = |p: &Path| assert!(std::process::Command::new("mkfifo").arg(p).status().unwrap().success());
+        std::fs::create_dir_all(t("fifo")).unwrap();
+        mkfifo(&t("fifo").join("captions.csv"));
+        let msg = err(load_user(&t("fifo"), 32));
+        assert!(msg.contains("captions.csv") && msg.contains("not a regular file"), "{msg}");
+        mkfifo(&t("pipe.tar"));
+        let msg = err(load_user(&t("pipe.tar"), 32));
+        assert!(msg.contains("pipe.tar") && msg.contains("not a regular file"), "{msg}");
+    }
+}

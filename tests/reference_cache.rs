@@ -92,3 +92,27 @@ fn a_diverged_reference_is_refused_before_training() {
     assert!(err.contains("non-finite") && err.contains("diverged.safetensors"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// The same tensors and metadata give the same file bytes, whatever order the metadata map
+/// iterates in (each HashMap has its own hash keys): a reference trained again identically keeps
+/// its SHA-256, so runs and caches recorded against it stay valid. The file still loads.
+#[test]
+fn equal_models_are_equal_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<(String, String)> = (0..16).map(|i| (format!("key{i:02}"), format!("value {i}"))).collect();
+    let files: Vec<Vec<u8>> = (0..6)
+        .map(|k| {
+            let mut order = keys.clone();
+            order.rotate_left(k);
+            let p = dir.path().join(format!("m{k}.safetensors"));
+            save_safetensors(&p, &good(), order.into_iter().collect()).unwrap();
+            std::fs::read(&p).unwrap()
+        })
+        .collect();
+    assert!(files.windows(2).all(|w| w[0] == w[1]), "the same model saved six times gave different bytes");
+    let (tensors, meta) = load_safetensors(&dir.path().join("m0.safetensors")).unwrap();
+    assert_eq!(meta, keys.into_iter().collect::<HashMap<_, _>>());
+    for (name, shape, data) in good() {
+        assert_eq!((&tensors[&name].0, &tensors[&name].1), (&shape, &data), "{name}");
+    }
+}

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
@@ -150,6 +150,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.steps == 0 {
         anyhow::bail!("--steps must be at least 1 (timed steps per preset and backend)");
     }
+    // every preset named before anything is timed
+    let names: Vec<&str> = a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    for name in &names {
+        Preset::named(name, 1).context("--presets")?;
+    }
     let cpu = CpuBackend::new();
     let gpu = match GpuBackend::open() {
         Ok(g) => Some(g),
@@ -193,7 +198,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let mut steps_json = Map::new();
     let mut profile_json_map = Map::new();
-    for name in a.presets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in names {
         let preset = Preset::named(name, tok.vocab_size())?;
         let enc = Encoded::new(data, &tok, preset.model.text_len);
         let g = gpu.as_ref().map(|g| step_ms(g, &preset, &enc, a.steps)).transpose()?;

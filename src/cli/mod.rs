@@ -162,7 +162,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// training data: a builtin split (curated | pool) or a folder / .tar of your own
-    /// (default: curated for train-reference, pool for train)
+    /// (default: curated for train-reference, pool for train; with --resume: the run's data at
+    /// a new place, checked against its fingerprint)
     #[arg(long)]
     pub data: Option<String>,
     /// where to write the trained weights (safetensors; default runs/<method>-<preset>-s<seed>.safetensors)

@@ -1,6 +1,6 @@
 //! `train-reference`, `train` and `eval`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -13,7 +13,7 @@ use crate::config::Preset;
 use crate::data::cli::load_any;
 use crate::data::{load_builtin, SplitName, Tokenizer};
 use crate::eval::evaluate;
-use crate::jest::cache::reference_embeddings;
+use crate::jest::cache::{pool_sha256, reference_embeddings};
 use crate::jest::learner::{train_learner, LearnerRun};
 use crate::jest::resume::{load_learner, LearnerCheckpoints, LearnerProgress, LearnerStart};
 use crate::jest::Method;
@@ -30,12 +30,62 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
         preset.train.lr = lr;
     }
     let data = match &a.data {
-        // a folder or shard of the user's is stored absolute, so --resume reads it from anywhere
-        Some(d) if d.parse::<crate::data::SplitName>().is_err() => std::fs::canonicalize(d).map(|p| p.display().to_string()).unwrap_or_else(|_| d.clone()),
-        Some(d) => d.clone(),
+        Some(d) => stored_data(d),
         None => if method == "reference" { "curated" } else { "pool" }.to_string(),
     };
     Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method: method.to_string(), data })
+}
+
+/// `--data` as a run stores it: a folder or shard of the user's absolute, so --resume reads it
+/// from anywhere; a builtin split by name.
+fn stored_data(d: &str) -> String {
+    match d.parse::<SplitName>() {
+        Ok(_) => d.to_string(),
+        Err(_) => std::fs::canonicalize(d).map(|p| p.display().to_string()).unwrap_or_else(|_| d.to_string()),
+    }
+}
+
+/// A resumed run's data: `--data` where given (data that moved), else the stored one.
+fn resumed_data(a: &RunArgs, spec: &mut RunSpec) -> bool {
+    match a.data.as_deref().filter(|_| super::given("data")) {
+        Some(d) => {
+            spec.data = stored_data(d);
+            eprintln!("note: resuming on --data {d} (checked against the run's data fingerprint)");
+            true
+        }
+        None => false,
+    }
+}
+
+/// What an error loading the training data `data` is about; a resumed run's data may have moved.
+fn data_context(data: &str, resumed: bool) -> String {
+    match resumed {
+        true => format!("loading the run's training data `{data}` (if it moved, resume with --data at its new place)"),
+        false => format!("loading training data `{data}`"),
+    }
+}
+
+/// The file in a run folder with the SHA-256 of the run's training data (images and tokens).
+const DATA_FINGERPRINT: &str = "data.sha256";
+
+/// A fresh run records its data's fingerprint in its folder; a resumed one continues only on the
+/// same data — changed data would not continue the run, and moved data (`moved`: --data given)
+/// is accepted by its fingerprint.
+fn check_run_data(dir: &Path, enc: &Encoded, data: &str, resumed: bool, moved: bool) -> Result<()> {
+    let path = dir.join(DATA_FINGERPRINT);
+    let sha = pool_sha256(enc);
+    if !resumed {
+        return crate::util::write_atomic(&path, format!("{sha}\n").as_bytes());
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(stored) if stored.trim() == sha => Ok(()),
+        Ok(_) => bail!(
+            "the data `{data}` is not what the run in {} trained on (its images or captions changed since): resuming would not continue that run; restore the data, point --data at the original, or start a new run",
+            dir.display()
+        ),
+        Err(_) if moved => bail!("{} records no fingerprint of its data (a run from an earlier version), so --data cannot be checked; resume without --data, on the original", dir.display()),
+        Err(_) => Ok(()), // a run from before fingerprints: nothing to compare
+    }
 }
 
 /// One line of an evaluation on `what` (e.g. "held-out test split", or the data's name).
@@ -63,9 +113,11 @@ fn resume_command(method: &str) -> &'static str {
 /// `reference` says which command asked. Returns the JSON summary.
 fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, why: &str) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
+    let mut moved = false;
     let (mut model, spec, progress, run_dir) = match &a.resume {
         Some(dir) => {
-            let (m, spec, progress) = load_checkpoint(be, dir)?;
+            let (m, mut spec, progress) = load_checkpoint(be, dir)?;
+            moved = resumed_data(a, &mut spec);
             if (spec.method == "reference") != reference {
                 bail!("{} holds a `{}` run: resume it with `jest-wgpu {} --resume {}`", dir.display(), spec.method, resume_command(&spec.method), dir.display());
             }
@@ -77,10 +129,13 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
             (new_model(be, &spec)?, spec, Progress::default(), a.run_dir.clone())
         }
     };
-    let train_data = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
+    let train_data = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some()))?;
     let test_data = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (train_enc, test_enc) = (Encoded::new(&train_data, &tok, l), Encoded::new(&test_data, &tok, l));
+    if let Some(dir) = &run_dir {
+        check_run_data(dir, &train_enc, &spec.data, a.resume.is_some(), moved)?;
+    }
     eprintln!(
         "backend: {why}\n{}: preset {} ({} parameters), {} steps of batch {} on {} ({} items), seed {}",
         spec.method,
@@ -126,9 +181,11 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     let tok = Tokenizer::builtin()?;
     let a = &t.run;
     // a resumed run keeps its stored settings; only --checkpoint-every may change them
+    let mut moved = false;
     let (start, run_dir) = match &a.resume {
         Some(dir) => {
-            let r = load_learner(be, dir, t.reference.as_deref())?;
+            let mut r = load_learner(be, dir, t.reference.as_deref())?;
+            moved = resumed_data(a, &mut r.spec);
             eprintln!("resuming {} at step {} of {} (its stored method, selection settings, reference and cadence)", dir.display(), r.progress.done, r.spec.steps);
             (r, Some(dir.clone()))
         }
@@ -147,10 +204,17 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     let checkpoint_every = a.checkpoint_cadence(checkpoint_every);
     let method = Method::parse(&spec.method)?;
     let bsz = select.super_batch(spec.preset.train.batch)?;
-    let pool = load_any(&spec.data, true).with_context(|| format!("loading training data `{}`", spec.data))?;
+    if method.flexi() {
+        // before the pool is embedded (Stepper::new checks again, for the demo)
+        select.flexi(spec.preset.model.image_size, spec.preset.model.patch, spec.preset.train.batch)?;
+    }
+    let pool = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some()))?;
     let test = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
+    if let Some(dir) = &run_dir {
+        check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)?;
+    }
     let (cache, reference_sha256) = match (&reference, method.needs_reference()) {
         (Some(r), _) => {
             let (cache, sha) = reference_embeddings(be, r, &spec.preset, &pool_e, &spec.data)?;
@@ -191,6 +255,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
 fn model_out(a: &RunArgs, spec: &RunSpec, run_dir: Option<&std::path::Path>, reference: Option<&std::path::Path>) -> Result<PathBuf> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     crate::util::check_output_file(&out).context("--out")?;
+    crate::data::cli::check_not_input(&out, &spec.data, "--out")?;
     let same = |p: &std::path::Path| crate::util::same_place(p, &out);
     if reference.is_some_and(same) {
         bail!("--out {} is the reference this run scores with: writing the learner there would replace the reference; choose another --out", out.display());
@@ -266,7 +331,7 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
         }
         (_, Some(_)) => {
             let stored = [
-                ("batch", "--batch"), ("lr", "--lr"), ("data", "--data"), ("steps", "--steps"), ("seed", "--seed"), ("preset", "--preset"),
+                ("batch", "--batch"), ("lr", "--lr"), ("steps", "--steps"), ("seed", "--seed"), ("preset", "--preset"),
                 ("eval_every", "--eval-every"), ("method", "--method"), ("filter_ratio", "--filter-ratio"), ("chunks", "--chunks"),
                 ("score_gain", "--score-gain"), ("flexi_size", "--flexi-size"), ("flexi_low_share", "--flexi-low-share"),
             ];

@@ -82,7 +82,8 @@ fn to_csv(kept: &[Kept]) -> String {
 pub fn run(a: SelectArgs) -> Result<()> {
     crate::util::check_output_dir(&a.out).context("--out")?;
     for f in ["selected.csv", "selected.jsonl", "contact_sheet.png", "summary.json"] {
-        crate::util::output_file(&a.out.join(f)).context("--out")?;
+        let file = crate::util::output_file(&a.out.join(f)).context("--out")?;
+        crate::data::cli::check_not_input(&file, &a.data, "--out")?;
     }
     let (chosen, why) = backend_choice::open(a.backend)?;
     eprintln!("backend: {why}");

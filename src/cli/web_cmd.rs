@@ -192,13 +192,14 @@ pub fn web_assets(a: WebAssetsArgs) -> Result<()> {
     }
     let out = a.out.unwrap_or_else(|| default_site().join("assets"));
     crate::util::check_output_dir(&out).context("--out")?;
-    let bytes = assets::write_slice(&out)?;
-    eprintln!("data slice ({} curated, {} pool, {} test items): {:.1} MB in {}/data", assets::SLICE[0], assets::SLICE[1], assets::SLICE[2], bytes as f64 / 1e6, out.display());
-    let path = out.join("reference.safetensors");
+    // the backend and the training first: a failure or Ctrl-C there leaves OUT as it was
     let (be, why) = open(a.backend)?;
+    let path = out.join("reference.safetensors");
     eprintln!("training the shipped reference on {why}");
     with_backend!(be, |be| assets::train_reference(&be, a.reference_steps, a.seed, &path, true))?;
     eprintln!("wrote {}", path.display());
+    let bytes = assets::write_slice(&out)?;
+    eprintln!("data slice ({} curated, {} pool, {} test items): {:.1} MB in {}/data", assets::SLICE[0], assets::SLICE[1], assets::SLICE[2], bytes as f64 / 1e6, out.display());
     Ok(())
 }
 

@@ -2,10 +2,10 @@
 
 use super::build::{build_dataset, BuildOptions, DEFAULT_SEED};
 use super::preview::write_contact_sheet;
-use super::user::{load_user_with, LoadOptions};
+use super::user::{input_files, load_user_with, LoadOptions};
 use super::{load_builtin, Dataset, NoiseKind, SplitMix64, SplitName, Tokenizer, BUILTIN_IMAGE_SIZE};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum DataCmd {
@@ -59,6 +59,9 @@ pub enum DataCmd {
 /// Loads a builtin split or the user's data at the builtin image size, printing skipped items.
 pub fn load_any(spec: &str, skip_bad: bool) -> Result<Dataset> {
     if let Ok(split) = spec.parse::<SplitName>() {
+        if Path::new(spec).exists() {
+            eprintln!("note: `{spec}` is the builtin {spec} split; for the folder or file of that name, write ./{spec}");
+        }
         return load_builtin(split);
     }
     let (ds, report) = load_user_with(std::path::Path::new(spec), BUILTIN_IMAGE_SIZE, &LoadOptions { skip_bad })?;
@@ -69,6 +72,20 @@ pub fn load_any(spec: &str, skip_bad: bool) -> Result<Dataset> {
         }
     }
     Ok(ds)
+}
+
+/// Refuse an output `out` (given as `flag`) that is one of the files the data `spec` is read
+/// from — its captions file, an image it lists, a shard — so a command never overwrites its own
+/// input. Only an existing file can be one; builtin splits have none on disk.
+pub fn check_not_input(out: &Path, spec: &str, flag: &str) -> Result<()> {
+    if spec.parse::<SplitName>().is_ok() || !out.exists() {
+        return Ok(());
+    }
+    let Ok(out_real) = std::fs::canonicalize(out) else { return Ok(()) };
+    if input_files(Path::new(spec)).iter().any(|f| std::fs::canonicalize(f).is_ok_and(|f| f == out_real)) {
+        anyhow::bail!("{flag} {} is a file of the data `{spec}` that this command reads: writing there would replace it; choose another {flag}", out.display());
+    }
+    Ok(())
 }
 
 /// A text summary of a dataset: counts, noise shares, styles, samples.
@@ -139,6 +156,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
             anyhow::ensure!(png, "--out {}: the contact sheet is a PNG image; give a file name ending in .png", out.display());
             crate::util::check_output_file(&out).context("--out")?;
+            check_not_input(&out, &split, "--out")?;
             let ds = load_any(&split, skip_bad)?;
             let want: Option<NoiseKind> = noise.as_deref().map(str::parse).transpose()?;
             let mut idx: Vec<usize> = (0..ds.len()).filter(|&i| want.is_none_or(|k| ds.noise[i] == k)).collect();

@@ -1,6 +1,6 @@
 //! Reads a captions file (`captions.tsv` or `.csv`, header `filename,caption`) with line-precise errors.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 
 /// One data row: 1-based line where it starts, file name, caption (as written).
@@ -19,7 +19,7 @@ const CAPTION_HEADERS: [&str; 3] = ["caption", "text", "title"];
 /// every row must have exactly two fields.
 pub fn read_captions(path: &Path) -> Result<Vec<CaptionRow>> {
     let what = path.display().to_string();
-    let bytes = std::fs::read(path).with_context(|| format!("reading {what}"))?;
+    let bytes = crate::util::read_input_file(path, "captions file")?;
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t,
         Err(e) => {

@@ -45,16 +45,27 @@ pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Res
     let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
     let raw = if meta.is_dir() {
         let (tsv, csv) = (path.join("captions.tsv"), path.join("captions.csv"));
-        match (tsv.is_file(), csv.is_file()) {
+        // exists, not is_file: a captions "file" that is a folder or FIFO gets its own error
+        match (tsv.exists(), csv.exists()) {
             (true, true) => anyhow::bail!("{} has both captions.tsv and captions.csv: keep one", path.display()),
             (true, false) => folder_items(&tsv, path)?,
             (false, true) => folder_items(&csv, path)?,
             (false, false) => {
-                let mut shards: Vec<PathBuf> = std::fs::read_dir(path)
-                    .with_context(|| format!("listing {}", path.display()))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| is_ext(p, "tar"))
+                let listed: Vec<PathBuf> =
+                    std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                let mut packed: Vec<String> = listed
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().to_ascii_lowercase()))
+                    .filter(|f| [".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"].iter().any(|e| f.ends_with(e)))
                     .collect();
+                packed.sort();
+                anyhow::ensure!(
+                    packed.is_empty(),
+                    "{} holds compressed shards ({}): only plain .tar shards are read; decompress them first (e.g. gunzip *.tar.gz)",
+                    path.display(),
+                    packed.join(", ")
+                );
+                let mut shards: Vec<PathBuf> = listed.into_iter().filter(|p| is_ext(p, "tar")).collect();
                 shards.sort();
                 anyhow::ensure!(
                     !shards.is_empty(),
@@ -119,6 +130,34 @@ pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Res
     Ok((ds, report))
 }
 
+/// The files a dataset at `path` is read from, as far as they can be listed without loading it
+/// (what cannot be read is left for the load to report): the path itself, a folder's captions
+/// file and the images it lists, or its `.tar` shards.
+pub fn input_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+    let (captions, root) = if path.is_dir() {
+        let found: Vec<PathBuf> = ["captions.tsv", "captions.csv"].iter().map(|f| path.join(f)).filter(|p| p.exists()).collect();
+        files.extend(found.iter().cloned());
+        match found.first() {
+            Some(c) => (c.clone(), path.to_path_buf()),
+            None => {
+                let shards = std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| is_ext(p, "tar"));
+                files.extend(shards);
+                return files;
+            }
+        }
+    } else if is_ext(path, "tsv") || is_ext(path, "csv") {
+        (path.to_path_buf(), path.parent().unwrap_or(Path::new(".")).to_path_buf())
+    } else {
+        return files;
+    };
+    if let Ok(rows) = read_captions(&captions) {
+        files.extend(rows.iter().filter(|r| safe_relative(&r.file)).map(|r| root.join(&r.file)));
+    }
+    files
+}
+
 fn safe_relative(name: &str) -> bool {
     let p = Path::new(name);
     !name.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
@@ -129,8 +168,14 @@ fn folder_items(captions: &Path, root: &Path) -> Result<Vec<RawItem>> {
     anyhow::ensure!(!rows.is_empty(), "{} has a header but no rows", captions.display());
     let cname = captions.display();
     let mut out = Vec::with_capacity(rows.len());
+    let mut first_line: HashMap<String, usize> = HashMap::new();
     for r in rows {
-        let what = format!("{cname} line {} (`{}`)", r.line, r.file);
+        let what = format!("{cname} line {} (`{}`)", r.line, r.file.escape_debug());
+        if let Some(line) = first_line.insert(r.file.clone(), r.line) {
+            anyhow::bail!(
+                "{what}: the image is listed again (first on line {line}); give each image one row (one caption): an image twice in a batch is its own false negative"
+            );
+        }
         anyhow::ensure!(
             safe_relative(&r.file),
             "{what}: the file name must be a relative path inside {} (no `..`, not absolute)",
@@ -170,8 +215,9 @@ fn read_image_file(p: &Path) -> Result<Vec<u8>> {
 /// the file name); images png/jpg/jpeg/svg, caption `txt`; other extensions are ignored.
 fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
     let sname = shard.display().to_string();
-    let len = std::fs::metadata(shard).with_context(|| format!("reading {sname}"))?.len();
-    anyhow::ensure!(len > 0, "shard {sname} is empty (0 bytes)");
+    let meta = std::fs::metadata(shard).with_context(|| format!("reading {sname}"))?;
+    anyhow::ensure!(meta.is_file(), "shard {sname} is not a regular file (a folder, FIFO or device)");
+    anyhow::ensure!(meta.len() > 0, "shard {sname} is empty (0 bytes)");
     let mut file = std::fs::File::open(shard).with_context(|| format!("opening {sname}"))?;
     let mut magic = [0u8; 2];
     if file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {

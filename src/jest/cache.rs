@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
 use crate::backend::Backend;
@@ -48,7 +48,7 @@ pub fn cache_path(reference: &Path) -> PathBuf {
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read reference checkpoint {}", path.display()))?;
+    let bytes = crate::util::read_input_file(path, "reference checkpoint")?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 

@@ -48,11 +48,16 @@ pub struct CurateOptions<'a> {
 /// Image and text embeddings [n, d] each, the logit scale and bias [2], and d.
 type Embeddings = (Vec<f32>, Vec<f32>, Vec<f32>, usize);
 
-fn embeddings<B: Backend>(be: &B, path: &Path, data: &Dataset, tok: &Tokenizer) -> Result<Embeddings> {
+/// The `role` model's (reference or learner) embeddings of every item; a diverged checkpoint
+/// (NaN/inf out) is an error, not a selection of NaN scores.
+fn embeddings<B: Backend>(be: &B, role: &str, path: &Path, data: &Dataset, tok: &Tokenizer) -> Result<Embeddings> {
     let (mut m, spec) = load_model(be, path)?;
     let enc = Encoded::new(data, tok, spec.preset.model.text_len);
     let (u, v) = embed_all(be, &mut m, &enc)?;
     let tb = be.read(&m.params.get(m.t_bias).value)?;
+    if !u.iter().chain(&v).chain(&tb).all(|x| x.is_finite()) {
+        bail!("the {role} {} gives non-finite embeddings or temperature (NaN/inf): the checkpoint is diverged; train it again", path.display());
+    }
     Ok((u, v, tb, spec.preset.model.embed_dim))
 }
 
@@ -79,11 +84,21 @@ pub fn curate<B: Backend>(be: &B, data: &Dataset, tok: &Tokenizer, o: &CurateOpt
         // before any embedding: a learner of another preset cannot be scored with the reference
         super::cache::check_fits(l, "learner", &model_spec(o.reference)?.preset)?;
     }
-    let (ur, vr, tbr, d) = embeddings(be, o.reference, data, tok)?;
+    // the score matrix is the one buffer that grows with the super-batch: refused before embedding
+    let need = 4 * (bsz as u64).pow(2);
+    if need > be.max_buffer_bytes() {
+        bail!(
+            "--super-batch {bsz} needs a {:.1} MiB score matrix but {} allows at most {:.1} MiB per buffer; lower --super-batch",
+            need as f64 / 1048576.0,
+            be.adapter_name(),
+            be.max_buffer_bytes() as f64 / 1048576.0
+        );
+    }
+    let (ur, vr, tbr, d) = embeddings(be, "reference", o.reference, data, tok)?;
     let (ul, vl, tbl, mode) = match o.learner {
         Some(p) => {
             // same width as the reference's: check_fits refused any other above
-            let (u, v, tb, _) = embeddings(be, p, data, tok)?;
+            let (u, v, tb, _) = embeddings(be, "learner", p, data, tok)?;
             (u, v, tb, ScoreMode::Learnability)
         }
         None => (ur.clone(), vr.clone(), tbr.clone(), ScoreMode::EasyRef),

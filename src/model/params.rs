@@ -238,7 +238,8 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)],
     crate::util::write_atomic(path, &safetensors_bytes(tensors, meta)?)
 }
 
-/// The safetensors serialisation of tensors + string metadata.
+/// The safetensors serialisation of tensors + string metadata: the same tensors and metadata
+/// give the same bytes (and so the same SHA-256, which resume and the caches compare).
 pub fn safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)], meta: HashMap<String, String>) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| bytemuck::cast_slice(d).to_vec()).collect();
     let views: Vec<(String, TensorView)> = tensors
@@ -246,13 +247,30 @@ pub fn safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)], meta: HashM
         .zip(&bytes)
         .map(|((n, s, _), b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
         .collect::<Result<_>>()?;
-    Ok(safetensors::serialize(views, Some(meta))?)
+    sorted_header(safetensors::serialize(views, Some(meta))?)
+}
+
+/// `bytes` with the JSON header's keys sorted. safetensors writes the metadata map in HashMap
+/// order, which changes from process to process; data offsets are relative to the end of the
+/// header, so the tensor bytes stay as they are. (The header is padded to 8 bytes, as safetensors
+/// pads it.)
+fn sorted_header(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let n = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+    // serde_json's Value keeps object keys sorted (no `preserve_order` feature)
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n])?;
+    let mut json = serde_json::to_vec(&header)?;
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Read a safetensors file: tensors by name, and its metadata. Clear errors for a missing,
 /// truncated or corrupt file.
 pub fn load_safetensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let bytes = crate::util::read_input_file(path, "checkpoint")?;
     parse_safetensors(&bytes, &path.display().to_string())
 }
 
