@@ -6,16 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-web/pkg}"
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+# every missing tool listed at once, each with the command that installs it
+missing=()
 if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$want" ]; then
-  echo "wasm-bindgen $want is needed: cargo install wasm-bindgen-cli --version $want" >&2
-  exit 1
+  missing+=("wasm-bindgen $want: cargo install wasm-bindgen-cli --version $want")
 fi
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
-  echo "the wasm target is missing: rustup target add wasm32-unknown-unknown" >&2
-  exit 1
+  missing+=("the wasm target: rustup target add wasm32-unknown-unknown")
 fi
 if [ ! -x node_modules/.bin/wasm-opt ]; then
-  echo "wasm-opt is missing: run \`npm ci\` in $(pwd) (it installs npm's binaryen)" >&2
+  missing+=("wasm-opt: npm ci in $(pwd) (it installs npm's binaryen)")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "building the page needs:" >&2
+  printf '  %s\n' "${missing[@]}" >&2
   exit 1
 fi
 cargo build --lib --profile web --target wasm32-unknown-unknown

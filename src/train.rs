@@ -225,6 +225,9 @@ pub fn checkpoint_spec(dir: &Path) -> Result<RunSpec> {
 pub fn load_checkpoint_with<B: Backend>(be: &B, dir: &Path) -> Result<(DualEncoder<B>, RunSpec, usize, Vec<f32>, HashMap<String, String>)> {
     let path = checkpoint_file(dir)?;
     let (tensors, meta) = load_safetensors(&path)?;
+    if meta.get("format").is_some_and(|f| f == "jest-wgpu-model-1") {
+        bail!("{} is a trained model (what --out writes), not a checkpoint to resume: a run folder's checkpoint holds the optimizer state too; start a new run", path.display());
+    }
     let spec = spec_of(&meta, &path)?;
     let model = new_model(be, &spec)?;
     model.params.from_host(be, &tensors, true, &path)?;

@@ -117,6 +117,9 @@ fn browser_demo() {
     assert_eq!(usizes(&c["first_step"]["selected"]).len(), b);
     assert_eq!(c["console_errors"].as_array().unwrap().len(), 0, "console errors: {}", c["console_errors"]);
     assert!(out.join("nogpu.png").is_file());
+    let e = &c["edit_probe"];
+    assert_eq!(e["pending"], true, "an edit did not mark the settings as pending: {e}");
+    assert_eq!(e["after"], e["before"], "an edit not yet applied changed the address bar or the share link: {e}");
 
     // a lost device during a run: a message and a restart button, a responsive tab, recovery
     let l = drive(&url, "lost", 2, &out);

@@ -51,7 +51,9 @@ fn shipped_assets_are_the_builtin_slice() {
     // the shipped reference is a browser-preset model that beats chance on the test slice
     let be = CpuBackend::new();
     let (mut model, spec) = jest_wgpu::train::load_model_bytes(&be, &reference, "reference").unwrap();
-    assert_eq!(spec.preset.name, "browser");
+    // made as `jest-wgpu web-assets` (2,000 steps, seed 0) makes it, so that command rebuilds it
+    let want = assets::reference_spec(2000, 0, data.tok.vocab_size()).unwrap();
+    assert_eq!(spec, want, "web/assets/reference.safetensors is not what `jest-wgpu web-assets` trains: rebuild it");
     let (u, v) = jest_wgpu::eval::embed_all(&be, &mut model, &data.test).unwrap();
     let r = jest_wgpu::eval::retrieval(&u, &v, spec.preset.model.embed_dim, &data.test.data.concept);
     eprintln!("shipped reference on the test slice: i2t R@1 {:.3}, t2i {:.3}, chance {:.4}", r.i2t_r1, r.t2i_r1, r.chance_r1);

@@ -84,7 +84,7 @@ async function createDemo(settings) {
     settingsToForm(form, S.settings);
     $('pending').hidden = true;
     $('method-name').textContent = S.settings.method;
-    updateShareLink(form);
+    updateShareLink();
     const initial = JSON.parse(S.demo.initial_eval());
     recordEval(S.history, initial);
     pushR1(initial);
@@ -294,7 +294,7 @@ async function main() {
     const text = message(e);
     recordError(text);
     setStatus('The WebAssembly module did not load.');
-    showError(`Could not load web/pkg/jest_wgpu.js (${text}). Build it with scripts/build-web.sh, or start the page with \`jest-wgpu serve\`.`, { reload: true });
+    showError(`Could not load web/pkg/jest_wgpu.js (${text}). The page's WebAssembly package is built by scripts/build-web.sh (into web/pkg), which \`jest-wgpu serve\` also needs.`, { reload: true });
     return;
   }
   let assets;

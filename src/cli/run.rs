@@ -133,9 +133,6 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     let test_data = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (train_enc, test_enc) = (Encoded::new(&train_data, &tok, l), Encoded::new(&test_data, &tok, l));
-    if let Some(dir) = &run_dir {
-        check_run_data(dir, &train_enc, &spec.data, a.resume.is_some(), moved)?;
-    }
     eprintln!(
         "backend: {why}\n{}: preset {} ({} parameters), {} steps of batch {} on {} ({} items), seed {}",
         spec.method,
@@ -150,6 +147,10 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     let eval_every = progress.eval_every.unwrap_or(a.eval_every);
     let checkpoint_every = a.checkpoint_cadence(progress.checkpoint_every.unwrap_or(0));
     let out = model_out(a, &spec, run_dir.as_deref(), None)?;
+    // after every check of the outputs: a refused run leaves no run folder behind
+    if let Some(dir) = &run_dir {
+        check_run_data(dir, &train_enc, &spec.data, a.resume.is_some(), moved)?;
+    }
     let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     save_model(be, &model, &spec, &out)?;
@@ -212,9 +213,6 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     let test = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
-    if let Some(dir) = &run_dir {
-        check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)?;
-    }
     let (cache, reference_sha256) = match (&reference, method.needs_reference()) {
         (Some(r), _) => {
             let (cache, sha) = reference_embeddings(be, r, &spec.preset, &pool_e, &spec.data)?;
@@ -227,6 +225,10 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
         "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
         method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, select.filter_ratio, select.chunks, select.score_gain, spec.seed
     );
+    // the last check before training: a refused run leaves no run folder behind
+    if let Some(dir) = &run_dir {
+        check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)?;
+    }
     let reference_key = reference.as_deref().zip(reference_sha256.as_deref());
     let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: checkpoint_every, select: &select, reference: reference_key, eval_every });
     let run = LearnerRun {

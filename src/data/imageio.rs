@@ -22,7 +22,11 @@ pub fn decode_to_square(bytes: &[u8], ext: &str, size: usize) -> Result<Vec<u8>>
         other => anyhow::bail!("unsupported image type `.{other}` (use png, jpg or svg)"),
     };
     // the image crate's error repeats its cause in its source: keep the message once
-    let img = image::load_from_memory_with_format(bytes, fmt).map_err(|e| anyhow::anyhow!("corrupt or truncated image: {e}"))?;
+    let img = image::load_from_memory_with_format(bytes, fmt).map_err(|e| match e {
+        // the decoder's memory limit: a huge declared size (a decompression bomb), not damage
+        image::ImageError::Limits(_) => anyhow::anyhow!("image too large to decode ({e}): its declared size needs more memory than an image may take; shrink it"),
+        e => anyhow::anyhow!("corrupt or truncated image: {e}"),
+    })?;
     let rgba = img.to_rgba8();
     let (w, h) = rgba.dimensions();
     anyhow::ensure!(w > 0 && h > 0, "image has zero size");

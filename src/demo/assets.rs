@@ -7,9 +7,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::{DemoSettings, PRESET};
+use super::PRESET;
 use crate::backend::Backend;
 use crate::batch::Encoded;
+use crate::config::Preset;
 use crate::data::{builtin_manifest, encode_atlas, load_builtin, split_tsv, Dataset, SplitMix64, SplitName, Tokenizer};
 use crate::train::{new_model, save_model, train, Progress, RunControl, RunSpec};
 use crate::util::write_atomic;
@@ -79,14 +80,20 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     write_atomic(to, &std::fs::read(from).with_context(|| format!("reading {}", from.display()))?)
 }
 
-/// Train the shipped reference: the browser preset on the whole builtin curated split.
+/// What the shipped reference is: the browser preset's own recipe (b = 32, its warm-up — not the
+/// page's learners' short one) on the whole builtin curated split.
+pub fn reference_spec(steps: usize, seed: u64, vocab: usize) -> Result<RunSpec> {
+    let mut preset = Preset::named(PRESET, vocab)?;
+    preset.train.log_every = 50;
+    Ok(RunSpec { preset, steps, seed, method: "reference".into(), data: "builtin/curated".into() })
+}
+
+/// Train the shipped reference (`reference_spec`).
 pub fn train_reference<B: Backend>(be: &B, steps: usize, seed: u64, out: &Path, progress: bool) -> Result<()> {
     let tok = Tokenizer::builtin()?;
-    let mut preset = DemoSettings::default().preset(tok.vocab_size())?;
-    preset.train.log_every = 50;
+    let spec = reference_spec(steps, seed, tok.vocab_size())?;
     let curated = load_builtin(SplitName::Curated)?;
     let test = load_builtin(SplitName::Test)?;
-    let spec = RunSpec { preset, steps, seed, method: "reference".into(), data: "builtin/curated".into() };
     let mut model = new_model(be, &spec)?;
     let (c, t) = (Encoded::new(&curated, &tok, spec.preset.model.text_len), Encoded::new(&test, &tok, spec.preset.model.text_len));
     let ctl = RunControl { progress, ..Default::default() };

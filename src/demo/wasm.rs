@@ -104,9 +104,15 @@ async fn browser_adapter_label() -> Option<String> {
 
 /// Open WebGPU, or say why not (the page then runs the CPU twin and shows a banner).
 async fn open_webgpu() -> Result<GpuBackend, String> {
-    let has_gpu = web_sys::window().map(|w| Reflect::get(&w.navigator(), &JsValue::from_str("gpu")).map(|g| !g.is_undefined()).unwrap_or(false)).unwrap_or(false);
+    let window = web_sys::window();
+    let has_gpu = window.as_ref().map(|w| Reflect::get(&w.navigator(), &JsValue::from_str("gpu")).map(|g| !g.is_undefined()).unwrap_or(false)).unwrap_or(false);
     if !has_gpu {
-        return Err("this browser has no WebGPU (navigator.gpu is missing)".into());
+        // browsers offer WebGPU to secure origins only: https, or http on localhost / 127.0.0.1
+        let secure = window.as_ref().and_then(|w| Reflect::get(w, &JsValue::from_str("isSecureContext")).ok()).and_then(|v| v.as_bool()).unwrap_or(true);
+        return Err(match secure {
+            true => "this browser has no WebGPU (navigator.gpu is missing)".into(),
+            false => "the page is not served from a secure origin, and browsers offer WebGPU only to https or http://localhost / 127.0.0.1 pages".into(),
+        });
     }
     match GpuContext::new(true).await {
         Ok(ctx) => Ok(GpuBackend::new(ctx)),

@@ -85,11 +85,18 @@ fn preset(o: &CompareOptions, vocab: usize) -> Result<Preset> {
 /// Train the reference into `path`, or reuse it when it was trained with the same spec.
 fn reference<B: Backend>(be: &B, spec: &RunSpec, path: &Path, curated: &Encoded, test: &Encoded, tok: &Tokenizer, progress: bool) -> Result<crate::eval::EvalResult> {
     if path.exists() {
-        if let Ok((mut m, s)) = load_model(be, path) {
-            if &s == spec {
+        // say why an existing reference is replaced: it is this report's own, but it may be the
+        // only copy of hours of training
+        match load_model(be, path) {
+            Ok((mut m, s)) if &s == spec => {
                 eprintln!("reusing the reference model {}", path.display());
                 return crate::eval::evaluate(be, &mut m, test, tok);
             }
+            Ok((_, s)) => eprintln!(
+                "replacing {}: it was trained with other settings ({} preset, {} steps, seed {}) than this compare asks for ({}, {}, {})",
+                path.display(), s.preset.name, s.steps, s.seed, spec.preset.name, spec.steps, spec.seed
+            ),
+            Err(e) => eprintln!("replacing {}: it cannot be read as a model ({e:#})", path.display()),
         }
     }
     eprintln!("training the reference: {} steps on the curated split ({} items)", spec.steps, curated.len());

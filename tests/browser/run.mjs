@@ -2,7 +2,7 @@
 //
 // usage: node tests/browser/run.mjs --url http://127.0.0.1:8080/ --mode webgpu|nogpu|badurl|lost [--steps 20] [--out DIR]
 //        [--timeout 300] [--chromium /usr/bin/chromium]
-// webgpu: Chromium with WebGPU on SwiftShader (docs/PLATFORM.md flags); nogpu: no WebGPU flags (the page must fall
+// webgpu: Chromium with WebGPU on SwiftShader (the flags below, measured to give headless Chromium WebGPU on a machine without a GPU); nogpu: no WebGPU flags (the page must fall
 // back to the CPU path); badurl: the WebGPU flags and an invalid query (f=1.5&chunks=0&method=foo): the page must
 // say what is wrong and run the defaults; lost: the WebGPU flags, plays without a stop, destroys the GPU device after
 // 2 steps (window.__jest.loseDevice) and expects the error with a restart button, a live tab and a working restart
@@ -53,7 +53,7 @@ const COMMON_FLAGS = [
   '--no-first-run',
   '--disable-quic',
 ];
-// WebGPU on SwiftShader (Vulkan), measured in docs/PLATFORM.md. Playwright passes its own --enable-features
+// WebGPU on SwiftShader (Vulkan), as measured on machines without a GPU. Playwright passes its own --enable-features
 // earlier on the command line and Chromium keeps only the last one, so its two features are repeated here.
 const WEBGPU_FLAGS = [
   '--enable-unsafe-webgpu',
@@ -236,6 +236,18 @@ async function main() {
         throw e;
       }
     } else await waitSteps(opts.steps);
+
+    if (opts.mode === 'nogpu') {
+      // an edit that is not applied leaves the address bar and the share link on the running settings
+      result.edit_probe = await page.evaluate(() => {
+        const form = document.getElementById('controls');
+        const share = () => document.getElementById('share-link').getAttribute('href');
+        const before = { url: window.location.search, share: share() };
+        form.elements.f.value = '0.97';
+        form.elements.f.dispatchEvent(new Event('input', { bubbles: true }));
+        return { before, after: { url: window.location.search, share: share() }, pending: !document.getElementById('pending').hidden };
+      });
+    }
 
     await collect(page);
     const shot = path.join(opts.out, `${opts.mode === 'lost' ? 'lost-restarted' : opts.mode}.png`);

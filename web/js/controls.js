@@ -3,25 +3,21 @@
 import { $, S, message, setStatus, showError, recordError, isDead } from './state.js';
 import { METHODS, writeSettingsToUrl, shareQuery, settingsFromForm, plainSettings } from './settings.js';
 
-/** Point the share link at the settings the form shows. */
-export function updateShareLink(form) {
-  let s;
-  try {
-    s = settingsFromForm(form, S.settings || S.defaults);
-  } catch {
-    s = S.settings;
-  }
+/** Point the share link at the settings that are running (edits count once applied). */
+export function updateShareLink() {
+  const s = S.settings;
   if (!s) return;
   const link = $('share-link');
   link.href = window.location.pathname + shareQuery(s);
   link.title = `${window.location.origin}${window.location.pathname}${shareQuery(s)}`;
 }
 
+// An edit only marks the settings as pending: the address bar and the share link keep the
+// running ones until Apply succeeds, so a copied link always reproduces what is on screen.
 function onFormChange(app) {
   $('settings-error').hidden = true;
   try {
     const s = settingsFromForm(app.form, S.settings || S.defaults);
-    writeSettingsToUrl(s);
     const applied = S.settings || {};
     const same = (a, b) => (typeof a === 'number' && typeof b === 'number' ? Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a)) : a === b);
     $('pending').hidden = ['method', 'filter_ratio', 'chunks', 'score_gain', 'lr', 'seed'].every((k) => same(s[k], applied[k]));
@@ -29,7 +25,6 @@ function onFormChange(app) {
     $('settings-error').textContent = message(e);
     $('settings-error').hidden = false;
   }
-  updateShareLink(app.form);
 }
 
 async function applySettings(app) {

@@ -22,6 +22,15 @@ export const URL_KEYS = [
 ];
 
 const NUMERIC = new Set(['filter_ratio', 'chunks', 'score_gain', 'lr', 'seed']);
+const WHOLE = new Set(['chunks', 'seed']);
+
+/** `raw` as the number setting `key` takes, or an error naming `label` and what it takes. */
+function parseNumber(key, label, raw) {
+  const value = Number(raw);
+  if (raw === '' || !Number.isFinite(value)) throw new Error(`${label} must be a number (got "${raw}")`);
+  if (WHOLE.has(key) && !(Number.isInteger(value) && value >= 0)) throw new Error(`${label} must be a whole number, 0 or more (got "${raw}")`);
+  return value;
+}
 
 /**
  * Read the settings a URL query asks for. Returns {settings, error}: settings holds only the keys
@@ -37,11 +46,11 @@ export function settingsFromQuery(params) {
       settings[key] = raw;
       continue;
     }
-    const value = Number(raw);
-    if (raw === '' || !Number.isFinite(value)) {
-      return { settings: {}, error: `${urlKey} must be a number (got "${raw}")` };
+    try {
+      settings[key] = parseNumber(key, urlKey, raw);
+    } catch (e) {
+      return { settings: {}, error: e.message };
     }
-    settings[key] = value;
   }
   return { settings, error: null };
 }
@@ -111,18 +120,13 @@ export function settingsFromForm(form, base) {
   const s = { ...base };
   delete s.super_batch;
   delete s.chunk_size;
-  const num = (name, label) => {
-    const raw = String(form.elements[name].value).trim();
-    const value = Number(raw);
-    if (raw === '' || !Number.isFinite(value)) throw new Error(`${label} must be a number (got "${raw}")`);
-    return value;
-  };
+  const num = (name, key, label) => parseNumber(key, label, String(form.elements[name].value).trim());
   s.method = form.elements.method.value;
-  s.filter_ratio = num('f', 'filter ratio f');
-  s.chunks = num('chunks', 'chunks');
-  s.score_gain = num('gain', 'score gain');
-  s.lr = num('lr', 'learning rate');
-  s.seed = num('seed', 'seed');
+  s.filter_ratio = num('f', 'filter_ratio', 'filter ratio f');
+  s.chunks = num('chunks', 'chunks', 'chunks');
+  s.score_gain = num('gain', 'score_gain', 'score gain');
+  s.lr = num('lr', 'lr', 'learning rate');
+  s.seed = num('seed', 'seed', 'seed');
   return s;
 }
 
