@@ -136,6 +136,29 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An advisory lock on a run folder (`DIR/run.lock`), held while a run trains there so that a
+/// second process cannot write the same checkpoints. The OS releases it when the process ends,
+/// however it ends, so a killed run never leaves a stale lock.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct RunLock(#[allow(dead_code)] std::fs::File);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl RunLock {
+    pub fn take(dir: &Path) -> Result<RunLock> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the run folder {}", dir.display()))?;
+        let path = dir.join("run.lock");
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        match f.try_lock() {
+            Ok(()) => Ok(RunLock(f)),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another jest-wgpu process is training in {} right now: wait for it to finish (or stop it) before resuming, or give this run another folder",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
+    }
+}
+
 /// Milliseconds since `t`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn ms_since(t: std::time::Instant) -> f64 {

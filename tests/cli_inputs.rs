@@ -102,6 +102,40 @@ fn a_resumed_run_continues_only_on_its_own_data() {
     let moved = ok(resume(&["--data", "moved"]));
     assert!(stderr(&moved).contains("resuming on --data moved"), "{}", stderr(&moved));
 
+    // a run still training holds its folder: a second process there is refused
+    let mut live = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+        .current_dir(d)
+        .args(["train-reference", "--preset", "tiny", "--batch", "4", "--steps", "100000", "--backend", "cpu", "--data", "moved", "--run-dir", "live", "--checkpoint-every", "5", "--out", "l.safetensors"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !d.join("live/checkpoint.safetensors").exists() {
+        assert!(t0.elapsed().as_secs() < 120 && live.try_wait().unwrap().is_none(), "the live run wrote no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut second = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+        .current_dir(d)
+        .args(["train-reference", "--resume", "live", "--backend", "cpu", "--out", "l2.safetensors"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // refused at once; one that trains instead would run for minutes
+    let t0 = std::time::Instant::now();
+    while second.try_wait().unwrap().is_none() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let trained = second.try_wait().unwrap().is_none();
+    for p in [&mut second, &mut live] {
+        let _ = p.kill();
+    }
+    live.wait().unwrap();
+    let second = second.wait_with_output().unwrap();
+    assert!(!trained, "a second process trained in the folder of a live run");
+    assert!(!second.status.success() && stderr(&second).contains("another jest-wgpu process is training in live"), "{}", stderr(&second));
+
     // changed: one caption differs, so the run cannot continue on it
     let tsv = std::fs::read_to_string(d.join("moved/captions.tsv")).unwrap();
     std::fs::write(d.join("moved/captions.tsv"), tsv.replace("a red square", "a crimson square")).unwrap();

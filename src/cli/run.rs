@@ -71,20 +71,25 @@ const DATA_FINGERPRINT: &str = "data.sha256";
 /// A fresh run records its data's fingerprint in its folder; a resumed one continues only on the
 /// same data — changed data would not continue the run, and moved data (`moved`: --data given)
 /// is accepted by its fingerprint.
-fn check_run_data(dir: &Path, enc: &Encoded, data: &str, resumed: bool, moved: bool) -> Result<()> {
+/// Returns the run folder's lock, to hold while the run trains.
+fn check_run_data(dir: &Path, enc: &Encoded, data: &str, resumed: bool, moved: bool) -> Result<crate::util::RunLock> {
+    let lock = crate::util::RunLock::take(dir)?;
+    // only now: a run still alive in this folder keeps its half-written checkpoint
+    crate::train::remove_stale_temporaries(dir);
     let path = dir.join(DATA_FINGERPRINT);
     let sha = pool_sha256(enc);
     if !resumed {
-        return crate::util::write_atomic(&path, format!("{sha}\n").as_bytes());
+        crate::util::write_atomic(&path, format!("{sha}\n").as_bytes())?;
+        return Ok(lock);
     }
     match std::fs::read_to_string(&path) {
-        Ok(stored) if stored.trim() == sha => Ok(()),
+        Ok(stored) if stored.trim() == sha => Ok(lock),
         Ok(_) => bail!(
             "the data `{data}` is not what the run in {} trained on (its images or captions changed since): resuming would not continue that run; restore the data, point --data at the original, or start a new run",
             dir.display()
         ),
         Err(_) if moved => bail!("{} records no fingerprint of its data (a run from an earlier version), so --data cannot be checked; resume without --data, on the original", dir.display()),
-        Err(_) => Ok(()), // a run from before fingerprints: nothing to compare
+        Err(_) => Ok(lock), // a run from before fingerprints: nothing to compare
     }
 }
 
@@ -148,9 +153,7 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     let checkpoint_every = a.checkpoint_cadence(progress.checkpoint_every.unwrap_or(0));
     let out = model_out(a, &spec, run_dir.as_deref(), None)?;
     // after every check of the outputs: a refused run leaves no run folder behind
-    if let Some(dir) = &run_dir {
-        check_run_data(dir, &train_enc, &spec.data, a.resume.is_some(), moved)?;
-    }
+    let _lock = run_dir.as_deref().map(|dir| check_run_data(dir, &train_enc, &spec.data, a.resume.is_some(), moved)).transpose()?;
     let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
     let rep = train(be, &mut model, &spec, &ctl, &train_enc, Some(&test_enc), &tok, progress)?;
     save_model(be, &model, &spec, &out)?;
@@ -226,9 +229,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
         method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, select.filter_ratio, select.chunks, select.score_gain, spec.seed
     );
     // the last check before training: a refused run leaves no run folder behind
-    if let Some(dir) = &run_dir {
-        check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)?;
-    }
+    let _lock = run_dir.as_deref().map(|dir| check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)).transpose()?;
     let reference_key = reference.as_deref().zip(reference_sha256.as_deref());
     let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: checkpoint_every, select: &select, reference: reference_key, eval_every });
     let run = LearnerRun {
@@ -279,7 +280,6 @@ fn check_fresh_run_dir(dir: &std::path::Path) -> Result<()> {
         };
         bail!("--run-dir {} already holds {what}: continue it with --resume {}, or give a new run another --run-dir", dir.display(), dir.display());
     }
-    crate::train::remove_stale_temporaries(dir);
     Ok(())
 }
 
@@ -303,7 +303,6 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
                 bail!("--resume {} is a file: --resume takes the folder given as --run-dir to the run it continues", dir.display());
             }
             crate::util::check_output_dir(dir).context("--resume")?;
-            crate::train::remove_stale_temporaries(dir);
         }
         (Some(dir), None) => check_fresh_run_dir(dir)?,
         (None, None) => {}
