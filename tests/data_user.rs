@@ -265,3 +265,16 @@ fn duplicates_compressed_shards_and_fifos_are_refused() {
         assert!(msg.contains("pipe.tar") && msg.contains("not a regular file"), "{msg}");
     }
 }
+
+/// Shard members that are not part of a sample are counted in a note, not dropped unseen.
+#[test]
+fn shard_members_not_read_are_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = png_thirds(8, 8);
+    let path = tmp.path().join("s.tar");
+    std::fs::write(&path, shard(&[("a.png", &p), ("a.txt", b"one"), ("c.d.png", &p), ("c.d.txt", b"two"), ("README", b"x")])).unwrap();
+    let (ds, report) = load_user_with(&path, 32, &LoadOptions::default()).unwrap();
+    assert_eq!(ds.len(), 1);
+    assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+    assert!(report.notes[0].contains("3 member(s) not read") && report.notes[0].contains("c.d.png"), "{}", report.notes[0]);
+}

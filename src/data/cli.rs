@@ -65,6 +65,9 @@ pub fn load_any(spec: &str, skip_bad: bool) -> Result<Dataset> {
         return load_builtin(split);
     }
     let (ds, report) = load_user_with(std::path::Path::new(spec), BUILTIN_IMAGE_SIZE, &LoadOptions { skip_bad })?;
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
     if !report.skipped.is_empty() {
         eprintln!("skipped {} bad items of {spec}:", report.skipped.len());
         for s in report.skipped.iter().take(20) {

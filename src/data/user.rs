@@ -22,6 +22,8 @@ pub struct LoadReport {
     pub loaded: usize,
     /// One line per skipped item, naming the file and the reason.
     pub skipped: Vec<String>,
+    /// What else the user should know (shard members that were not read).
+    pub notes: Vec<String>,
 }
 
 /// Loads the user's data strictly: any bad item is an error naming the file.
@@ -43,6 +45,7 @@ pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Res
     anyhow::ensure!((1..=1024).contains(&image_size), "image size {image_size} is out of range 1..=1024");
     let meta = std::fs::metadata(path).with_context(|| format!("{} does not exist or cannot be read", path.display()))?;
     let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+    let mut notes = Vec::new();
     let raw = if meta.is_dir() {
         let (tsv, csv) = (path.join("captions.tsv"), path.join("captions.csv"));
         // exists, not is_file: a captions "file" that is a folder or FIFO gets its own error
@@ -74,13 +77,13 @@ pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Res
                 );
                 let mut all = Vec::new();
                 for s in &shards {
-                    all.extend(shard_items(s)?);
+                    all.extend(shard_items(s, &mut notes)?);
                 }
                 all
             }
         }
     } else if is_ext(path, "tar") {
-        shard_items(path)?
+        shard_items(path, &mut notes)?
     } else if is_ext(path, "tsv") || is_ext(path, "csv") {
         folder_items(path, path.parent().unwrap_or(Path::new(".")))?
     } else {
@@ -100,7 +103,7 @@ pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Res
         .collect();
     let mut ds = Dataset::empty(path.display().to_string(), image_size);
     ds.style_names = vec!["user".to_string()];
-    let mut report = LoadReport::default();
+    let mut report = LoadReport { notes, ..LoadReport::default() };
     let mut concept_of: HashMap<String, u32> = HashMap::new();
     for r in decoded {
         match r {
@@ -212,8 +215,9 @@ fn read_image_file(p: &Path) -> Result<Vec<u8>> {
 }
 
 /// Reads a WebDataset shard: entries `<key>.<ext>` grouped by key (path up to the first dot of
-/// the file name); images png/jpg/jpeg/svg, caption `txt`; other extensions are ignored.
-fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
+/// the file name); images png/jpg/jpeg/svg, caption `txt`; other members are ignored, and
+/// counted in a note.
+fn shard_items(shard: &Path, notes: &mut Vec<String>) -> Result<Vec<RawItem>> {
     let sname = shard.display().to_string();
     let meta = std::fs::metadata(shard).with_context(|| format!("reading {sname}"))?;
     anyhow::ensure!(meta.is_file(), "shard {sname} is not a regular file (a folder, FIFO or device)");
@@ -228,6 +232,7 @@ fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
     let mut order: Vec<String> = Vec::new();
     type Parts = (Option<(String, Vec<u8>)>, Option<Vec<u8>>);
     let mut parts: HashMap<String, Parts> = HashMap::new();
+    let mut ignored: Vec<String> = Vec::new();
     for entry in ar.entries().with_context(|| format!("shard {sname} is not a readable tar file"))? {
         // the tar crate's message can quote raw header bytes: escape them for the terminal
         let mut entry = entry.map_err(|e| {
@@ -247,7 +252,10 @@ fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
         }
         anyhow::ensure!(kind.is_file(), "shard {sname}: entry `{name}` is not a regular file ({kind:?}); refusing the shard");
         let fname = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let Some((stem, ext)) = fname.split_once('.') else { continue };
+        let Some((stem, ext)) = fname.split_once('.') else {
+            ignored.push(name);
+            continue;
+        };
         let key = match path.parent().map(|p| p.to_string_lossy().into_owned()).filter(|p| !p.is_empty()) {
             Some(dir) => format!("{dir}/{stem}"),
             None => stem.to_string(),
@@ -255,6 +263,7 @@ fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
         let ext = ext.to_ascii_lowercase();
         let is_img = IMAGE_EXTS.contains(&ext.as_str());
         if !is_img && ext != "txt" {
+            ignored.push(name);
             continue;
         }
         let size = entry.size();
@@ -275,6 +284,13 @@ fn shard_items(shard: &Path) -> Result<Vec<RawItem>> {
             "shard {sname}: key `{key}` has two {}; each sample needs one image and one .txt caption",
             if is_img { "images" } else { "captions" }
         );
+    }
+    if let Some(first) = ignored.first() {
+        notes.push(format!(
+            "shard {sname}: {} member(s) not read, e.g. `{}` — a sample is <key>.png|jpg|jpeg|svg + <key>.txt, the key ending at the file name's first dot",
+            ignored.len(),
+            first.escape_debug()
+        ));
     }
     anyhow::ensure!(!order.is_empty(), "shard {sname} holds no <key>.png|jpg|svg + <key>.txt pairs");
     Ok(order
