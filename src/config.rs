@@ -159,6 +159,41 @@ impl ModelConfig {
         4 * att.max(mlp).max(sims).max(vocab).max(n * t * 3 * c)
     }
 
+    /// A lower bound of the bytes a forward/backward on `n` examples holds: the activations kept
+    /// for the backward in every block of both towers (the image tower at `image_tokens` per
+    /// image), each tower's gradient scratch, its ends and the n×n similarity matrices.
+    pub fn activation_bytes(&self, n: usize, image_tokens: usize) -> u64 {
+        let (n, c, h, heads) = (n as u64, self.width as u64, (self.mlp_ratio * self.width) as u64, self.heads as u64);
+        let tower = |t: u64| {
+            let nt = n * t;
+            // h, a, x2, g, y and qkv (8c), fc1 and f (2h), LayerNorm statistics (4), attention
+            let block = nt * (8 * c + 2 * h + 4) + n * heads * t * t;
+            // the blocks' shared gradient scratch: dh, da, dx2, dg, dqkv (7c), dfc1, df, datt
+            let scratch = nt * (7 * c + 2 * h) + n * heads * t * t;
+            self.depth as u64 * block + scratch + 4 * nt * c // x0, lnf and two gradient buffers
+        };
+        4 * (tower(image_tokens as u64) + tower(self.text_len as u64) + 3 * n * n)
+    }
+
+    /// On the CPU backend, where a failed allocation aborts the process: refuse work whose
+    /// activations alone (`workspaces`: examples and image tokens of each) exceed the memory this
+    /// machine has available (Linux's MemAvailable; elsewhere nothing is checked).
+    pub fn check_memory(&self, workspaces: &[(usize, usize)]) -> Result<()> {
+        let need: u64 = workspaces.iter().map(|&(n, t)| self.activation_bytes(n, t)).sum();
+        let Some(available) = available_memory() else { return Ok(()) };
+        if need > available {
+            let sizes: Vec<String> = workspaces.iter().map(|(n, _)| n.to_string()).collect();
+            bail!(
+                "batches of {} examples need at least {:.1} GiB for their activations, but this machine has {:.1} GiB available; \
+                 lower --batch (or the super-batch via --filter-ratio) or use a smaller preset",
+                sizes.join(" + "),
+                need as f64 / (1u64 << 30) as f64,
+                available as f64 / (1u64 << 30) as f64
+            );
+        }
+        Ok(())
+    }
+
     /// Check that a batch of `n` examples fits the backend's buffer limit.
     pub fn check_fits(&self, n: usize, max_buffer_bytes: u64, adapter: &str) -> Result<()> {
         if n == 0 {
@@ -175,6 +210,18 @@ impl ModelConfig {
         }
         Ok(())
     }
+}
+
+/// Memory this machine can still give a process (Linux's MemAvailable), if known.
+fn available_memory() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let kib: u64 = info.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
 }
 
 impl TrainConfig {

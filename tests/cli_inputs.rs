@@ -70,6 +70,11 @@ fn outputs_onto_the_data_and_diverged_models_are_refused() {
     let bench = refused(run_in(d, &["bench", "--presets", "tiny,nope", "--steps", "1"]), "unknown preset `nope`");
     assert!(!bench.contains("GPU adapter"), "bench started before refusing a preset:\n{bench}");
 
+    // on the CPU, a batch whose activations alone exceed the free memory is refused up front
+    // (16,384 examples of `large`: at least 80 GiB), instead of aborting on an allocation
+    #[cfg(target_os = "linux")]
+    refused(run_in(d, &["train-reference", "--preset", "large", "--batch", "16384", "--steps", "1", "--backend", "cpu", "--out", "big.safetensors"]), "GiB available");
+
     // a folder named like a builtin split is shadowed, and the note says how to reach it
     squares(&d.join("pool"));
     let info = ok(run_in(d, &["data", "info", "--split", "pool"]));

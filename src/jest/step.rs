@@ -61,6 +61,12 @@ impl<B: Backend> Stepper<B> {
             bail!("the pool has {pool_len} items, fewer than a super-batch of {bsz}; lower the batch or the filter ratio");
         }
         preset.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
+        if be.kind() == crate::backend::BackendKind::Cpu {
+            // the training batch and the scored super-batch (Flexi-JEST's at low resolution)
+            let t = preset.model.image_tokens();
+            let t_score = if method.flexi() { (select.flexi(preset.model.image_size, preset.model.patch, b)?.0 / preset.model.patch).pow(2) } else { t };
+            preset.model.check_memory(&[(b, t), (bsz, t_score)])?;
+        }
         if method.score_mode().is_some() && bsz <= b {
             bail!("filter ratio {} gives a super-batch of {bsz} for b = {b}: there is nothing to select from; use a larger filter ratio", select.filter_ratio);
         }
