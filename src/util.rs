@@ -6,7 +6,8 @@ use anyhow::{bail, Context, Result};
 
 /// Where a write to `path` lands: `path`, or the file a symbolic link there points to (a link is
 /// written through, not replaced). Refuses a path that exists and is not a regular file — a
-/// folder, a device, a FIFO, a socket — and a link to nothing, so no output replaces them.
+/// folder, a device, a FIFO, a socket — a read-only file, and a link to nothing, so no output
+/// replaces them.
 pub fn output_file(path: &Path) -> Result<PathBuf> {
     let raw = path.as_os_str().as_encoded_bytes();
     if raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." || path.file_name().is_none() {
@@ -14,6 +15,9 @@ pub fn output_file(path: &Path) -> Result<PathBuf> {
     }
     let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.permissions().readonly() => {
+            bail!("{} is read-only: choose another output path, or make it writable to replace it", path.display())
+        }
         Ok(m) if m.is_file() && is_link => std::fs::canonicalize(path).with_context(|| format!("cannot resolve the link {}", path.display())),
         Ok(m) if m.is_file() => Ok(path.to_path_buf()),
         Ok(m) if m.is_dir() => bail!("{} is a folder: give the output a file path (one inside it, for instance)", path.display()),
@@ -151,9 +155,14 @@ impl RunLock {
         match f.try_lock() {
             Ok(()) => Ok(RunLock(f)),
             Err(std::fs::TryLockError::WouldBlock) => bail!(
-                "another jest-wgpu process is training in {} right now: wait for it to finish (or stop it) before resuming, or give this run another folder",
+                "another jest-wgpu process is training in {} right now: wait for it to finish (or stop it), or give this run another folder",
                 dir.display()
             ),
+            // some network and FUSE file systems have no locks: train as before, unguarded
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                eprintln!("warning: {} cannot be locked on this file system ({e}); make sure no other run trains in it", dir.display());
+                Ok(RunLock(f))
+            }
             Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
         }
     }

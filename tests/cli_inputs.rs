@@ -54,6 +54,14 @@ fn outputs_onto_the_data_and_diverged_models_are_refused() {
     refused(run_in(d, &["data", "preview", "--split", "sq", "--out", "sq/red.png"]), "is a file of the data");
     std::fs::write(d.join("sq/captions.tsv"), &captions).unwrap();
 
+    // a read-only file is not replaced
+    std::fs::write(d.join("kept.safetensors"), b"keep").unwrap();
+    let mut perm = std::fs::metadata(d.join("kept.safetensors")).unwrap().permissions();
+    perm.set_readonly(true);
+    std::fs::set_permissions(d.join("kept.safetensors"), perm).unwrap();
+    refused(run_in(d, &[&["train-reference", "--out", "kept.safetensors"], &tiny[..]].concat()), "is read-only");
+    assert_eq!(std::fs::read(d.join("kept.safetensors")).unwrap(), b"keep");
+
     // a reference whose weights hold NaN selects nothing
     ok(run_in(d, &["train-reference", "--preset", "tiny", "--steps", "1", "--backend", "cpu", "--out", "ref.safetensors"]));
     let (tensors, meta) = jest_wgpu::model::params::load_safetensors(&d.join("ref.safetensors")).unwrap();

@@ -30,7 +30,10 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
         preset.train.lr = lr;
     }
     let data = match &a.data {
-        Some(d) => stored_data(d),
+        Some(d) => {
+            crate::data::cli::note_if_shadowed(d);
+            stored_data(d)
+        }
         None => if method == "reference" { "curated" } else { "pool" }.to_string(),
     };
     Ok(RunSpec { preset, steps: a.steps, seed: a.seed, method: method.to_string(), data })
@@ -57,9 +60,10 @@ fn resumed_data(a: &RunArgs, spec: &mut RunSpec) -> bool {
     }
 }
 
-/// What an error loading the training data `data` is about; a resumed run's data may have moved.
-fn data_context(data: &str, resumed: bool) -> String {
-    match resumed {
+/// What an error loading the training data `data` is about; a resumed run's data may have moved
+/// (`hint`: resumed without --data).
+fn data_context(data: &str, hint: bool) -> String {
+    match hint {
         true => format!("loading the run's training data `{data}` (if it moved, resume with --data at its new place)"),
         false => format!("loading training data `{data}`"),
     }
@@ -68,28 +72,32 @@ fn data_context(data: &str, resumed: bool) -> String {
 /// The file in a run folder with the SHA-256 of the run's training data (images and tokens).
 const DATA_FINGERPRINT: &str = "data.sha256";
 
-/// A fresh run records its data's fingerprint in its folder; a resumed one continues only on the
-/// same data — changed data would not continue the run, and moved data (`moved`: --data given)
-/// is accepted by its fingerprint.
-/// Returns the run folder's lock, to hold while the run trains.
-fn check_run_data(dir: &Path, enc: &Encoded, data: &str, resumed: bool, moved: bool) -> Result<crate::util::RunLock> {
-    let lock = crate::util::RunLock::take(dir)?;
-    // only now: a run still alive in this folder keeps its half-written checkpoint
-    crate::train::remove_stale_temporaries(dir);
+/// A fresh run takes its folder's lock (held while it trains; a resumed run took it before
+/// reading its checkpoint) and records its data's fingerprint there; a resumed one continues
+/// only on the same data — other data would not continue the run, and moved data (`moved`:
+/// --data given) is accepted by its fingerprint.
+fn check_run_data(dir: &Path, enc: &Encoded, data: &str, resumed: bool, moved: bool) -> Result<Option<crate::util::RunLock>> {
     let path = dir.join(DATA_FINGERPRINT);
     let sha = pool_sha256(enc);
+    let record = || crate::util::write_atomic(&path, format!("{sha}\n").as_bytes());
     if !resumed {
-        crate::util::write_atomic(&path, format!("{sha}\n").as_bytes())?;
-        return Ok(lock);
+        let lock = crate::util::RunLock::take(dir)?;
+        crate::train::remove_stale_temporaries(dir);
+        record()?;
+        return Ok(Some(lock));
     }
     match std::fs::read_to_string(&path) {
-        Ok(stored) if stored.trim() == sha => Ok(lock),
+        Ok(stored) if stored.trim() == sha => Ok(None),
         Ok(_) => bail!(
-            "the data `{data}` is not what the run in {} trained on (its images or captions changed since): resuming would not continue that run; restore the data, point --data at the original, or start a new run",
+            "the data `{data}` is not what the run in {} trained on (other images or captions): resuming would not continue that run; point --data at the run's own data (moved data is recognised), or start a new run",
             dir.display()
         ),
-        Err(_) if moved => bail!("{} records no fingerprint of its data (a run from an earlier version), so --data cannot be checked; resume without --data, on the original", dir.display()),
-        Err(_) => Ok(lock), // a run from before fingerprints: nothing to compare
+        Err(_) if moved => {
+            eprintln!("warning: {} records no fingerprint of its data (a run from an earlier version): --data {data} is taken as its data unchecked, and recorded", dir.display());
+            record()?;
+            Ok(None)
+        }
+        Err(_) => Ok(None), // a run from before fingerprints: nothing to compare
     }
 }
 
@@ -134,7 +142,8 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
             (new_model(be, &spec)?, spec, Progress::default(), a.run_dir.clone())
         }
     };
-    let train_data = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some()))?;
+    let out = model_out(a, &spec, run_dir.as_deref(), None)?;
+    let train_data = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some() && !moved))?;
     let test_data = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (train_enc, test_enc) = (Encoded::new(&train_data, &tok, l), Encoded::new(&test_data, &tok, l));
@@ -151,7 +160,6 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     );
     let eval_every = progress.eval_every.unwrap_or(a.eval_every);
     let checkpoint_every = a.checkpoint_cadence(progress.checkpoint_every.unwrap_or(0));
-    let out = model_out(a, &spec, run_dir.as_deref(), None)?;
     // after every check of the outputs: a refused run leaves no run folder behind
     let _lock = run_dir.as_deref().map(|dir| check_run_data(dir, &train_enc, &spec.data, a.resume.is_some(), moved)).transpose()?;
     let ctl = RunControl { run_dir, checkpoint_every, eval_every, progress: !a.json, log: true };
@@ -212,10 +220,12 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
         // before the pool is embedded (Stepper::new checks again, for the demo)
         select.flexi(spec.preset.model.image_size, spec.preset.model.patch, spec.preset.train.batch)?;
     }
-    let pool = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some()))?;
+    let pool = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some() && !moved))?;
     let test = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;
     let (pool_e, test_e) = (Encoded::new(&pool, &tok, l), Encoded::new(&test, &tok, l));
+    // before the pool is embedded with the reference (and its cache rewritten)
+    let _lock = run_dir.as_deref().map(|dir| check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)).transpose()?;
     let (cache, reference_sha256) = match (&reference, method.needs_reference()) {
         (Some(r), _) => {
             let (cache, sha) = reference_embeddings(be, r, &spec.preset, &pool_e, &spec.data)?;
@@ -228,8 +238,6 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
         "backend: {why}\n{}: preset {}, {} steps, b {} of B {bsz} (f {}), {} chunks, gain {}, seed {}",
         method.name(), spec.preset.name, spec.steps, spec.preset.train.batch, select.filter_ratio, select.chunks, select.score_gain, spec.seed
     );
-    // the last check before training: a refused run leaves no run folder behind
-    let _lock = run_dir.as_deref().map(|dir| check_run_data(dir, &pool_e, &spec.data, a.resume.is_some(), moved)).transpose()?;
     let reference_key = reference.as_deref().zip(reference_sha256.as_deref());
     let checkpoints = run_dir.as_deref().map(|dir| LearnerCheckpoints { dir, every: checkpoint_every, select: &select, reference: reference_key, eval_every });
     let run = LearnerRun {
@@ -307,6 +315,16 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
         (Some(dir), None) => check_fresh_run_dir(dir)?,
         (None, None) => {}
     }
+    // a resumed run's folder is locked before its checkpoint is read, and held to the end; only
+    // then are half-written checkpoints cleared (a live run's would be its own)
+    let _resume_lock = match &a.resume {
+        Some(dir) if dir.is_dir() => {
+            let lock = crate::util::RunLock::take(dir)?;
+            crate::train::remove_stale_temporaries(dir);
+            Some(lock)
+        }
+        _ => None,
+    };
     // a resumed run is what its checkpoint says it is, whatever --method says
     let method = match (&a.resume, train) {
         (_, None) => "reference".to_string(),
@@ -360,6 +378,9 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
 fn run_eval<B: Backend>(be: &B, a: &EvalArgs) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
     let (mut model, spec) = load_model(be, &a.model)?;
+    if super::given("data") {
+        crate::data::cli::note_if_shadowed(&a.data);
+    }
     let data = load_any(&a.data, true)?;
     let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
     let ev = evaluate(be, &mut model, &enc, &tok)?;

@@ -88,6 +88,9 @@ pub fn run(a: SelectArgs) -> Result<()> {
     let (chosen, why) = backend_choice::open(a.backend)?;
     eprintln!("backend: {why}");
     let tok = Tokenizer::builtin()?;
+    if super::given("data") {
+        crate::data::cli::note_if_shadowed(&a.data);
+    }
     let data = load_any(&a.data, true)?;
     let o = CurateOptions {
         reference: &a.reference,

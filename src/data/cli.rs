@@ -59,9 +59,6 @@ pub enum DataCmd {
 /// Loads a builtin split or the user's data at the builtin image size, printing skipped items.
 pub fn load_any(spec: &str, skip_bad: bool) -> Result<Dataset> {
     if let Ok(split) = spec.parse::<SplitName>() {
-        if Path::new(spec).exists() {
-            eprintln!("note: `{spec}` is the builtin {spec} split; for the folder or file of that name, write ./{spec}");
-        }
         return load_builtin(split);
     }
     let (ds, report) = load_user_with(std::path::Path::new(spec), BUILTIN_IMAGE_SIZE, &LoadOptions { skip_bad })?;
@@ -75,6 +72,14 @@ pub fn load_any(spec: &str, skip_bad: bool) -> Result<Dataset> {
         }
     }
     Ok(ds)
+}
+
+/// When the user named a builtin split (`--data pool`) and a folder or file of that name is
+/// here: say which one is read.
+pub fn note_if_shadowed(spec: &str) {
+    if spec.parse::<SplitName>().is_ok() && Path::new(spec).exists() {
+        eprintln!("note: `{spec}` is the builtin {spec} split; for the folder or file of that name, write ./{spec}");
+    }
 }
 
 /// Refuse an output `out` (given as `flag`) that is one of the files the data `spec` is read
@@ -141,11 +146,15 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             Ok(())
         }
         DataCmd::Info { split, skip_bad, samples } => {
+            let split_given = split.is_some();
             let specs: Vec<String> = match split {
                 Some(s) => vec![s],
                 None => SplitName::ALL.iter().map(|s| s.to_string()).collect(),
             };
             for spec in specs {
+                if split_given {
+                    note_if_shadowed(&spec);
+                }
                 let ds = load_any(&spec, skip_bad)?;
                 print!("{}", describe(&ds, samples));
             }
@@ -160,6 +169,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             anyhow::ensure!(png, "--out {}: the contact sheet is a PNG image; give a file name ending in .png", out.display());
             crate::util::check_output_file(&out).context("--out")?;
             check_not_input(&out, &split, "--out")?;
+            note_if_shadowed(&split);
             let ds = load_any(&split, skip_bad)?;
             let want: Option<NoiseKind> = noise.as_deref().map(str::parse).transpose()?;
             let mut idx: Vec<usize> = (0..ds.len()).filter(|&i| want.is_none_or(|k| ds.noise[i] == k)).collect();

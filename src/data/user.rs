@@ -171,14 +171,21 @@ fn folder_items(captions: &Path, root: &Path) -> Result<Vec<RawItem>> {
     anyhow::ensure!(!rows.is_empty(), "{} has a header but no rows", captions.display());
     let cname = captions.display();
     let mut out = Vec::with_capacity(rows.len());
-    let mut first_line: HashMap<String, usize> = HashMap::new();
+    // an image by its path's parts (`./a.png` is `a.png`), to find one listed twice
+    let mut first_line: HashMap<Vec<String>, usize> = HashMap::new();
     for r in rows {
         let what = format!("{cname} line {} (`{}`)", r.line, r.file.escape_debug());
-        if let Some(line) = first_line.insert(r.file.clone(), r.line) {
-            anyhow::bail!(
-                "{what}: the image is listed again (first on line {line}); give each image one row (one caption): an image twice in a batch is its own false negative"
-            );
+        let parts: Vec<String> = Path::new(&r.file).components().filter_map(|c| match c {
+            Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
+            _ => None,
+        }).collect();
+        if let Some(line) = first_line.get(&parts) {
+            // a bad item: an error, or skipped and listed (--skip-bad, and every training command)
+            let why = format!("the image is listed again (first on line {line}); give each image one row (one caption): an image twice in a batch is its own false negative");
+            out.push(RawItem { what, key: r.file, ext: String::new(), image: Err(anyhow::anyhow!("{why}")), caption: Ok(r.caption) });
+            continue;
         }
+        first_line.insert(parts, r.line);
         anyhow::ensure!(
             safe_relative(&r.file),
             "{what}: the file name must be a relative path inside {} (no `..`, not absolute)",

@@ -39,9 +39,12 @@ async function applySettings(app) {
     return;
   }
   const wasPlaying = S.playing;
-  writeSettingsToUrl(s);
   $('url-error').hidden = true;
-  if ((await app.createDemo(s)) && wasPlaying) app.play();
+  // the address bar follows only once the new settings run
+  if (await app.createDemo(s)) {
+    writeSettingsToUrl(s);
+    if (wasPlaying) app.play();
+  }
 }
 
 async function trainReference(app) {
