@@ -83,6 +83,15 @@ fn outputs_onto_the_data_and_diverged_models_are_refused() {
     #[cfg(target_os = "linux")]
     refused(run_in(d, &["train-reference", "--preset", "large", "--batch", "16384", "--steps", "1", "--backend", "cpu", "--out", "big.safetensors"]), "GiB available");
 
+    // a data path a run cannot record as text is refused, saying why (not "does not exist" later)
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = d.join(std::ffi::OsStr::from_bytes(b"data\xff"));
+        squares(&odd);
+        refused(run_in(&odd, &[&["train-reference", "--out", "../odd.safetensors"], &tiny[..8], &["--data", "."]].concat()), "not valid UTF-8");
+    }
+
     // a folder named like a builtin split is shadowed, and the note says how to reach it
     squares(&d.join("pool"));
     let info = ok(run_in(d, &["data", "info", "--split", "pool"]));

@@ -32,7 +32,7 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
     let data = match &a.data {
         Some(d) => {
             crate::data::cli::note_if_shadowed(d);
-            stored_data(d)
+            stored_data(d)?
         }
         None => if method == "reference" { "curated" } else { "pool" }.to_string(),
     };
@@ -40,23 +40,30 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
 }
 
 /// `--data` as a run stores it: a folder or shard of the user's absolute, so --resume reads it
-/// from anywhere; a builtin split by name.
-fn stored_data(d: &str) -> String {
-    match d.parse::<SplitName>() {
-        Ok(_) => d.to_string(),
-        Err(_) => std::fs::canonicalize(d).map(|p| p.display().to_string()).unwrap_or_else(|_| d.to_string()),
+/// from anywhere; a builtin split by name. The run description is text, so an absolute path
+/// that is not valid UTF-8 is refused here rather than stored garbled and not found later.
+fn stored_data(d: &str) -> Result<String> {
+    if d.parse::<SplitName>().is_ok() {
+        return Ok(d.to_string());
+    }
+    match std::fs::canonicalize(d) {
+        Ok(p) => match p.to_str() {
+            Some(s) => Ok(s.to_string()),
+            None => bail!("--data {d}: its full path {} is not valid UTF-8, which a run cannot record; rename the folders on that path", p.display()),
+        },
+        Err(_) => Ok(d.to_string()), // loading it says what is wrong
     }
 }
 
 /// A resumed run's data: `--data` where given (data that moved), else the stored one.
-fn resumed_data(a: &RunArgs, spec: &mut RunSpec) -> bool {
+fn resumed_data(a: &RunArgs, spec: &mut RunSpec) -> Result<bool> {
     match a.data.as_deref().filter(|_| super::given("data")) {
         Some(d) => {
-            spec.data = stored_data(d);
+            spec.data = stored_data(d)?;
             eprintln!("note: resuming on --data {d} (checked against the run's data fingerprint)");
-            true
+            Ok(true)
         }
-        None => false,
+        None => Ok(false),
     }
 }
 
@@ -130,7 +137,7 @@ fn run_training<B: Backend>(be: &B, a: &RunArgs, reference: bool, method: &str, 
     let (mut model, spec, progress, run_dir) = match &a.resume {
         Some(dir) => {
             let (m, mut spec, progress) = load_checkpoint(be, dir)?;
-            moved = resumed_data(a, &mut spec);
+            moved = resumed_data(a, &mut spec)?;
             if (spec.method == "reference") != reference {
                 bail!("{} holds a `{}` run: resume it with `jest-wgpu {} --resume {}`", dir.display(), spec.method, resume_command(&spec.method), dir.display());
             }
@@ -197,7 +204,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     let (start, run_dir) = match &a.resume {
         Some(dir) => {
             let mut r = load_learner(be, dir, t.reference.as_deref())?;
-            moved = resumed_data(a, &mut r.spec);
+            moved = resumed_data(a, &mut r.spec)?;
             eprintln!("resuming {} at step {} of {} (its stored method, selection settings, reference and cadence)", dir.display(), r.progress.done, r.spec.steps);
             (r, Some(dir.clone()))
         }
