@@ -194,9 +194,19 @@ pub fn kept_checkpoint(run_dir: Option<&Path>) -> String {
     }
 }
 
+/// Take the run folder DIR's lock (held while the run trains there), then remove what a killed
+/// run left half-written in it — only now, since a live run's temporaries are its own.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn lock_run_dir(dir: &Path) -> Result<crate::util::RunLock> {
+    let lock = crate::util::RunLock::take(dir)?;
+    remove_stale_temporaries(dir);
+    Ok(lock)
+}
+
 /// Remove what a killed run left half-written in DIR (`checkpoint.safetensors.tmp<pid>`: the
 /// checkpoint it was writing when it died; the last complete one is untouched).
-pub fn remove_stale_temporaries(dir: &Path) {
+#[cfg(not(target_arch = "wasm32"))]
+fn remove_stale_temporaries(dir: &Path) {
     let prefix = format!("{CHECKPOINT_FILE}.tmp");
     // write_atomic's temporaries only: the prefix and a process id
     let is_temporary = |name: &str| name.strip_prefix(&prefix).is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));

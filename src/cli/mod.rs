@@ -234,6 +234,14 @@ pub fn given(id: &str) -> bool {
     GIVEN.get().is_some_and(|g| g.iter().any(|x| x == id))
 }
 
+/// `--data` as given on the command line (not its default) that names a builtin split while a
+/// folder or file of that name is here: say which one is read.
+pub fn note_if_data_shadowed(data: &str) {
+    if given("data") {
+        crate::data::cli::note_if_shadowed(data);
+    }
+}
+
 fn given_ids(m: &ArgMatches, out: &mut Vec<String>) {
     for id in m.ids() {
         if m.try_get_raw(id.as_str()).is_ok() && m.value_source(id.as_str()) == Some(ValueSource::CommandLine) {

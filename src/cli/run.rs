@@ -31,7 +31,7 @@ fn spec_from_args(a: &RunArgs, method: &str, tok: &Tokenizer) -> Result<RunSpec>
     }
     let data = match &a.data {
         Some(d) => {
-            crate::data::cli::note_if_shadowed(d);
+            super::note_if_data_shadowed(d);
             stored_data(d)?
         }
         None => if method == "reference" { "curated" } else { "pool" }.to_string(),
@@ -88,8 +88,7 @@ fn check_run_data(dir: &Path, enc: &Encoded, data: &str, resumed: bool, moved: b
     let sha = pool_sha256(enc);
     let record = || crate::util::write_atomic(&path, format!("{sha}\n").as_bytes());
     if !resumed {
-        let lock = crate::util::RunLock::take(dir)?;
-        crate::train::remove_stale_temporaries(dir);
+        let lock = crate::train::lock_run_dir(dir)?;
         record()?;
         return Ok(Some(lock));
     }
@@ -325,11 +324,7 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
     // a resumed run's folder is locked before its checkpoint is read, and held to the end; only
     // then are half-written checkpoints cleared (a live run's would be its own)
     let _resume_lock = match &a.resume {
-        Some(dir) if dir.is_dir() => {
-            let lock = crate::util::RunLock::take(dir)?;
-            crate::train::remove_stale_temporaries(dir);
-            Some(lock)
-        }
+        Some(dir) if dir.is_dir() => Some(crate::train::lock_run_dir(dir)?),
         _ => None,
     };
     // a resumed run is what its checkpoint says it is, whatever --method says
@@ -385,9 +380,7 @@ fn run_cmd(a: &RunArgs, train: Option<&TrainArgs>) -> Result<()> {
 fn run_eval<B: Backend>(be: &B, a: &EvalArgs) -> Result<serde_json::Value> {
     let tok = Tokenizer::builtin()?;
     let (mut model, spec) = load_model(be, &a.model)?;
-    if super::given("data") {
-        crate::data::cli::note_if_shadowed(&a.data);
-    }
+    super::note_if_data_shadowed(&a.data);
     let data = load_any(&a.data, true)?;
     let enc = Encoded::new(&data, &tok, spec.preset.model.text_len);
     let ev = evaluate(be, &mut model, &enc, &tok)?;

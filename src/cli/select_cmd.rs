@@ -88,9 +88,7 @@ pub fn run(a: SelectArgs) -> Result<()> {
     let (chosen, why) = backend_choice::open(a.backend)?;
     eprintln!("backend: {why}");
     let tok = Tokenizer::builtin()?;
-    if super::given("data") {
-        crate::data::cli::note_if_shadowed(&a.data);
-    }
+    super::note_if_data_shadowed(&a.data);
     let data = load_any(&a.data, true)?;
     let o = CurateOptions {
         reference: &a.reference,

@@ -40,54 +40,67 @@ struct RawItem {
     caption: Result<String>,
 }
 
+/// Where a dataset's items come from: a captions file (and the folder its file names are
+/// relative to), or `.tar` shards.
+enum Layout {
+    Captions { file: PathBuf, root: PathBuf },
+    Shards(Vec<PathBuf>),
+}
+
+/// The layout of the dataset at `path`: a folder (captions.tsv / captions.csv, or *.tar
+/// shards), a captions file, or one `.tar` shard.
+fn layout(path: &Path) -> Result<Layout> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{} does not exist or cannot be read", path.display()))?;
+    let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+    if !meta.is_dir() {
+        return if is_ext(path, "tar") {
+            Ok(Layout::Shards(vec![path.to_path_buf()]))
+        } else if is_ext(path, "tsv") || is_ext(path, "csv") {
+            Ok(Layout::Captions { file: path.to_path_buf(), root: path.parent().unwrap_or(Path::new(".")).to_path_buf() })
+        } else {
+            anyhow::bail!("{}: expected a folder, a captions .tsv/.csv, or a WebDataset .tar shard", path.display())
+        };
+    }
+    let (tsv, csv) = (path.join("captions.tsv"), path.join("captions.csv"));
+    // exists, not is_file: a captions "file" that is a folder or FIFO gets its own error
+    match (tsv.exists(), csv.exists()) {
+        (true, true) => anyhow::bail!("{} has both captions.tsv and captions.csv: keep one", path.display()),
+        (true, false) => return Ok(Layout::Captions { file: tsv, root: path.to_path_buf() }),
+        (false, true) => return Ok(Layout::Captions { file: csv, root: path.to_path_buf() }),
+        (false, false) => {}
+    }
+    let listed: Vec<PathBuf> = std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut packed: Vec<String> = listed
+        .iter()
+        .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().to_ascii_lowercase()))
+        .filter(|f| [".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"].iter().any(|e| f.ends_with(e)))
+        .collect();
+    packed.sort();
+    anyhow::ensure!(
+        packed.is_empty(),
+        "{} holds compressed shards ({}): only plain .tar shards are read; decompress them first (e.g. gunzip *.tar.gz)",
+        path.display(),
+        packed.join(", ")
+    );
+    let mut shards: Vec<PathBuf> = listed.into_iter().filter(|p| is_ext(p, "tar")).collect();
+    shards.sort();
+    anyhow::ensure!(!shards.is_empty(), "{} has no captions.tsv, captions.csv or .tar shards: see docs/data.md for the layouts", path.display());
+    Ok(Layout::Shards(shards))
+}
+
 /// Loads a folder (captions.tsv / captions.csv, or *.tar shards), a captions file, or one `.tar` shard.
 pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
     anyhow::ensure!((1..=1024).contains(&image_size), "image size {image_size} is out of range 1..=1024");
-    let meta = std::fs::metadata(path).with_context(|| format!("{} does not exist or cannot be read", path.display()))?;
-    let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
     let mut notes = Vec::new();
-    let raw = if meta.is_dir() {
-        let (tsv, csv) = (path.join("captions.tsv"), path.join("captions.csv"));
-        // exists, not is_file: a captions "file" that is a folder or FIFO gets its own error
-        match (tsv.exists(), csv.exists()) {
-            (true, true) => anyhow::bail!("{} has both captions.tsv and captions.csv: keep one", path.display()),
-            (true, false) => folder_items(&tsv, path)?,
-            (false, true) => folder_items(&csv, path)?,
-            (false, false) => {
-                let listed: Vec<PathBuf> =
-                    std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-                let mut packed: Vec<String> = listed
-                    .iter()
-                    .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().to_ascii_lowercase()))
-                    .filter(|f| [".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"].iter().any(|e| f.ends_with(e)))
-                    .collect();
-                packed.sort();
-                anyhow::ensure!(
-                    packed.is_empty(),
-                    "{} holds compressed shards ({}): only plain .tar shards are read; decompress them first (e.g. gunzip *.tar.gz)",
-                    path.display(),
-                    packed.join(", ")
-                );
-                let mut shards: Vec<PathBuf> = listed.into_iter().filter(|p| is_ext(p, "tar")).collect();
-                shards.sort();
-                anyhow::ensure!(
-                    !shards.is_empty(),
-                    "{} has no captions.tsv, captions.csv or .tar shards: see docs/data.md for the layouts",
-                    path.display()
-                );
-                let mut all = Vec::new();
-                for s in &shards {
-                    all.extend(shard_items(s, &mut notes)?);
-                }
-                all
+    let raw = match layout(path)? {
+        Layout::Captions { file, root } => folder_items(&file, &root)?,
+        Layout::Shards(shards) => {
+            let mut all = Vec::new();
+            for s in &shards {
+                all.extend(shard_items(s, &mut notes)?);
             }
+            all
         }
-    } else if is_ext(path, "tar") {
-        shard_items(path, &mut notes)?
-    } else if is_ext(path, "tsv") || is_ext(path, "csv") {
-        folder_items(path, path.parent().unwrap_or(Path::new(".")))?
-    } else {
-        anyhow::bail!("{}: expected a folder, a captions .tsv/.csv, or a WebDataset .tar shard", path.display())
     };
     let decoded: Vec<Result<(String, String, Vec<u8>)>> = raw
         .into_par_iter()
@@ -134,29 +147,19 @@ pub fn load_user_with(path: &Path, image_size: usize, opts: &LoadOptions) -> Res
 }
 
 /// The files a dataset at `path` is read from, as far as they can be listed without loading it
-/// (what cannot be read is left for the load to report): the path itself, a folder's captions
-/// file and the images it lists, or its `.tar` shards.
+/// (what cannot be read is left for the load to report): the path itself, its captions file and
+/// the images it lists, or its `.tar` shards.
 pub fn input_files(path: &Path) -> Vec<PathBuf> {
     let mut files = vec![path.to_path_buf()];
-    let is_ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
-    let (captions, root) = if path.is_dir() {
-        let found: Vec<PathBuf> = ["captions.tsv", "captions.csv"].iter().map(|f| path.join(f)).filter(|p| p.exists()).collect();
-        files.extend(found.iter().cloned());
-        match found.first() {
-            Some(c) => (c.clone(), path.to_path_buf()),
-            None => {
-                let shards = std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| is_ext(p, "tar"));
-                files.extend(shards);
-                return files;
+    match layout(path) {
+        Ok(Layout::Captions { file, root }) => {
+            if let Ok(rows) = read_captions(&file) {
+                files.extend(rows.iter().filter(|r| safe_relative(&r.file)).map(|r| root.join(&r.file)));
             }
+            files.push(file);
         }
-    } else if is_ext(path, "tsv") || is_ext(path, "csv") {
-        (path.to_path_buf(), path.parent().unwrap_or(Path::new(".")).to_path_buf())
-    } else {
-        return files;
-    };
-    if let Ok(rows) = read_captions(&captions) {
-        files.extend(rows.iter().filter(|r| safe_relative(&r.file)).map(|r| root.join(&r.file)));
+        Ok(Layout::Shards(shards)) => files.extend(shards),
+        Err(_) => {}
     }
     files
 }

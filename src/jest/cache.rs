@@ -13,6 +13,7 @@ use crate::backend::Backend;
 use crate::batch::Encoded;
 use crate::eval::embed_all;
 use crate::model::params::{load_safetensors, save_safetensors};
+use crate::model::DualEncoder;
 use crate::config::Preset;
 use crate::train::{load_model, model_spec};
 
@@ -41,6 +42,17 @@ impl RefCache {
         }
         (u, v)
     }
+}
+
+/// A frozen model's (`role`, read from `path`) image and text embeddings of every item [n, D]
+/// each, and its logit scale and bias [2]; a diverged checkpoint (NaN/inf out) is an error.
+pub(crate) fn embed_checked<B: Backend>(be: &B, model: &mut DualEncoder<B>, data: &Encoded, role: &str, path: &Path) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    let (u, v) = embed_all(be, model, data)?;
+    let tb = be.read(&model.params.get(model.t_bias).value)?;
+    if !u.iter().chain(&v).chain(&tb).all(|x| x.is_finite()) {
+        bail!("the {role} {} gives non-finite embeddings or temperature (NaN/inf): the checkpoint is diverged; train the {role} again", path.display());
+    }
+    Ok((u, v, tb))
 }
 
 pub fn cache_path(reference: &Path) -> PathBuf {
@@ -79,11 +91,7 @@ pub fn reference_embeddings<B: Backend>(be: &B, reference: &Path, learner: &Pres
         bail!("reference {} reads {} text tokens but the learner {}; train both with the same preset", reference.display(), spec.preset.model.text_len, pool.text_len);
     }
     eprintln!("embedding the pool ({} items) with the reference model once…", pool.len());
-    let (u, v) = embed_all(be, &mut model, pool)?;
-    let tb = be.read(&model.params.get(model.t_bias).value)?;
-    if !u.iter().chain(&v).chain(&tb).all(|x| x.is_finite()) {
-        bail!("the reference {} gives non-finite embeddings or temperature (NaN/inf): the checkpoint is diverged; train the reference again", reference.display());
-    }
+    let (u, v, tb) = embed_checked(be, &mut model, pool, "reference", reference)?;
     let d = spec.preset.model.embed_dim;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "jest-wgpu-ref-embeddings-1".to_string());

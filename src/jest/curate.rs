@@ -11,7 +11,6 @@ use super::method::SelectConfig;
 use crate::backend::{Backend, ScoreMode};
 use crate::batch::{epoch_order, Encoded};
 use crate::data::{Dataset, Tokenizer};
-use crate::eval::embed_all;
 use crate::train::{load_model, model_spec};
 
 /// One kept example.
@@ -53,11 +52,7 @@ type Embeddings = (Vec<f32>, Vec<f32>, Vec<f32>, usize);
 fn embeddings<B: Backend>(be: &B, role: &str, path: &Path, data: &Dataset, tok: &Tokenizer) -> Result<Embeddings> {
     let (mut m, spec) = load_model(be, path)?;
     let enc = Encoded::new(data, tok, spec.preset.model.text_len);
-    let (u, v) = embed_all(be, &mut m, &enc)?;
-    let tb = be.read(&m.params.get(m.t_bias).value)?;
-    if !u.iter().chain(&v).chain(&tb).all(|x| x.is_finite()) {
-        bail!("the {role} {} gives non-finite embeddings or temperature (NaN/inf): the checkpoint is diverged; train it again", path.display());
-    }
+    let (u, v, tb) = super::cache::embed_checked(be, &mut m, &enc, role, path)?;
     Ok((u, v, tb, spec.preset.model.embed_dim))
 }
 

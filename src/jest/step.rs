@@ -61,10 +61,12 @@ impl<B: Backend> Stepper<B> {
             bail!("the pool has {pool_len} items, fewer than a super-batch of {bsz}; lower the batch or the filter ratio");
         }
         preset.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
+        // Flexi-JEST: the scoring resolution and how many of the b train at it
+        let flexi = method.flexi().then(|| select.flexi(preset.model.image_size, preset.model.patch, b)).transpose()?;
         if be.kind() == crate::backend::BackendKind::Cpu {
             // the training batch and the scored super-batch (Flexi-JEST's at low resolution)
             let t = preset.model.image_tokens();
-            let t_score = if method.flexi() { (select.flexi(preset.model.image_size, preset.model.patch, b)?.0 / preset.model.patch).pow(2) } else { t };
+            let t_score = flexi.map_or(t, |(size, _)| (size / preset.model.patch).pow(2));
             preset.model.check_memory(&[(b, t), (bsz, t_score)])?;
         }
         if method.score_mode().is_some() && bsz <= b {
@@ -77,8 +79,7 @@ impl<B: Backend> Stepper<B> {
             (_, r) => r,
         };
         let mut n_low = 0;
-        if method.flexi() {
-            let (size, low) = select.flexi(preset.model.image_size, preset.model.patch, b)?;
+        if let Some((size, low)) = flexi {
             model.set_low_size(size);
             n_low = low;
         }
