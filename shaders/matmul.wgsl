@@ -104,6 +104,8 @@ fn mm(wid: vec3<u32>, lid: vec3<u32>, ta: bool, tb: bool) {
     }
 }
 
+// ---- matmul_{nn,nt,tn,tt}: C[m,n] = (acc ? C : 0) + op(A)·op(B) + bias[n]; the suffix fixes
+//      (op(A), op(B)): n = as stored, t = transposed ----
 @compute @workgroup_size(8, 8)
 fn matmul_nn(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) { mm(w, l, false, false); }
 @compute @workgroup_size(8, 8)

@@ -77,6 +77,7 @@ fn sumsq_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     }
 }
 
+// sum_into: acc[0] += Σ_{i < n} x[i]
 @compute @workgroup_size(256)
 fn sum_into(@builtin(local_invocation_index) lid: u32) {
     var s = 0.0;

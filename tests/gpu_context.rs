@@ -93,8 +93,8 @@ fn bench_reports_the_noop_floor_and_dispatches() {
     assert!(stdout.contains("wgpu noop"), "{stdout}");
 }
 
-/// Two `tiny` steps profiled by `profile` (bench's training or JEST step) on `g`, or None
-/// where the adapter has no timestamp queries (said on stderr).
+/// Two `tiny` steps profiled by `profile` (bench's training or JEST step) on `g`; where the
+/// adapter has no timestamp queries, a failure saying so (None only under JEST_SKIP_GPU=1).
 fn profile_two_tiny_steps(
     g: &GpuBackend,
     profile: fn(&GpuBackend, &jest_wgpu::config::Preset, &jest_wgpu::batch::Encoded, usize) -> anyhow::Result<Vec<KernelTime>>,
@@ -108,10 +108,7 @@ fn profile_two_tiny_steps(
     let enc = Encoded::new(&curated, &tok, preset.model.text_len);
     match profile(g, &preset, &enc, 2) {
         Ok(t) => Some(t),
-        Err(e) if format!("{e:#}").contains("no timestamp queries") => {
-            eprintln!("skipped: {e:#}");
-            None
-        }
+        Err(e) if format!("{e:#}").contains("no timestamp queries") => common::skip_or_fail("bench --profile", "no timestamp queries", &e),
         Err(e) => panic!("{e:#}"),
     }
 }

@@ -1,6 +1,7 @@
 //! The reference-embedding cache beside a reference checkpoint: reused only for the same
 //! checkpoint and the same pool contents; a malformed or non-finite cache is recomputed, never
-//! trusted (and never a panic); a diverged reference is refused before training.
+//! trusted (and never a panic); a diverged reference, or one of another architecture, is refused
+//! before training.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +11,9 @@ use jest_wgpu::batch::Encoded;
 use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
 use jest_wgpu::jest::cache::{load_cache, pool_sha256};
 use jest_wgpu::model::params::{load_safetensors, save_safetensors};
+
+mod common;
+use common::{bin, train_reference};
 
 type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
 
@@ -115,4 +119,79 @@ fn equal_models_are_equal_files() {
     for (name, shape, data) in good() {
         assert_eq!((&tensors[&name].0, &tensors[&name].1), (&shape, &data), "{name}");
     }
+}
+
+#[test]
+fn a_reference_of_another_architecture_or_a_stale_cache_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let default_ref = d.join("ref-default.safetensors");
+    train_reference(&default_ref, "default", "1", &[]);
+    // a `default` reference for a `tiny` learner: different embedding size
+    let o = bin()
+        .args([
+            "train",
+            "--method",
+            "jest",
+            "--preset",
+            "tiny",
+            "--steps",
+            "2",
+            "--backend",
+            "cpu",
+            "--reference",
+            default_ref.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && (err.contains("same preset")),
+        "{err}"
+    );
+    // a cache made from one checkpoint is not used for another
+    let tiny_a = d.join("a.safetensors");
+    let tiny_b = d.join("b.safetensors");
+    for (p, seed) in [(&tiny_a, "1"), (&tiny_b, "2")] {
+        train_reference(p, "tiny", "3", &["--seed", seed]);
+    }
+    let run = |r: &std::path::Path| {
+        bin()
+            .args([
+                "train",
+                "--method",
+                "jest",
+                "--preset",
+                "tiny",
+                "--steps",
+                "2",
+                "--backend",
+                "cpu",
+                "--reference",
+                r.to_str().unwrap(),
+                "--out",
+                d.join("l.safetensors").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(run(&tiny_a).status.success());
+    let cache_a = jest_wgpu::jest::cache::cache_path(&tiny_a);
+    std::fs::copy(&cache_a, jest_wgpu::jest::cache::cache_path(&tiny_b)).unwrap();
+    let o = run(&tiny_b);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("computed from another reference checkpoint") && err.contains("recomputing"),
+        "{err}"
+    );
+    let sha_b = format!(
+        "{:x}",
+        <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&tiny_b).unwrap())
+    );
+    let e = jest_wgpu::jest::cache::load_cache(&cache_a, &sha_b, "pool", "", 18689)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("another reference checkpoint"), "{e}");
 }

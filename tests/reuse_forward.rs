@@ -75,7 +75,7 @@ fn check(name: &str, (g, f): (LossGrads, LossGrads)) {
     let mut worst = (g.0 - f.0).abs() / f.0.abs();
     for (a, b) in g.1.iter().zip(&f.1) {
         let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
-        worst = worst.max(a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, f32::max));
+        worst = common::nan_max(worst, a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, common::nan_max));
     }
     println!("{name}: loss gathered {} fresh {}; worst diff over loss and gradients {worst:.2e} (relative to each tensor's max)", g.0, f.0);
     assert!(worst <= 1e-5, "{name}: the gathered forward differs from a fresh one by {worst:e}");

@@ -221,11 +221,8 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
     let out = model_out(a, &spec, run_dir.as_deref(), reference.as_deref())?;
     let checkpoint_every = a.checkpoint_cadence(checkpoint_every);
     let method = Method::parse(&spec.method)?;
-    let bsz = select.super_batch(spec.preset.train.batch)?;
-    if method.flexi() {
-        // before the pool is embedded (Stepper::new checks again, for the demo)
-        select.flexi(spec.preset.model.image_size, spec.preset.model.patch, spec.preset.train.batch)?;
-    }
+    // the sizes, before the pool is embedded (Stepper::new checks again, for the demo)
+    let (bsz, _) = crate::jest::step::Stepper::check_sizes(be, &spec.preset, method, &select)?;
     let pool = load_any(&spec.data, true).with_context(|| data_context(&spec.data, a.resume.is_some() && !moved))?;
     let test = load_builtin(SplitName::Test)?;
     let l = spec.preset.model.text_len;

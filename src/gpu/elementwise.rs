@@ -18,15 +18,19 @@ fn run(ctx: &GpuContext, entry: &'static str, n: usize, value: f32, bufs: &[&Gpu
     ctx.dispatch(&SRC, entry, bytemuck::bytes_of(&p), bufs, groups_1d(n, 256));
 }
 
+/// x[i] = value   (x [n])
 pub fn fill(ctx: &GpuContext, x: &GpuBuf, value: f32) {
     run(ctx, "fill", x.len, value, &[x]);
 }
+/// dst[i] += src[i]   (dst, src [n])
 pub fn add_inplace(ctx: &GpuContext, dst: &GpuBuf, src: &GpuBuf) {
     run(ctx, "add_inplace", dst.len, 0.0, &[dst, src]);
 }
+/// out[i] = gelu(x[i])   (out, x [n]) — see `Backend::gelu_fwd`
 pub fn gelu_fwd(ctx: &GpuContext, out: &GpuBuf, x: &GpuBuf) {
     run(ctx, "gelu_fwd", out.len, 0.0, &[out, x]);
 }
+/// dx[i] += dy[i] · gelu'(x[i])   (dx, x, dy [n])
 pub fn gelu_bwd(ctx: &GpuContext, dx: &GpuBuf, x: &GpuBuf, dy: &GpuBuf) {
     run(ctx, "gelu_bwd", dx.len, 0.0, &[dx, x, dy]);
 }

@@ -211,16 +211,11 @@ pub fn run_compare<B: Backend>(be: &B, o: &CompareOptions) -> Result<CompareResu
     if o.reference_steps == 0 {
         bail!("--reference-steps must be at least 1");
     }
+    // every learner's sizes, before the reference trains
     for &f in &o.filter_ratios {
-        let sel = o.select(f);
-        let bsz = sel.super_batch(p.train.batch)?;
-        if o.methods.iter().any(|m| m.score_mode().is_some()) && bsz <= p.train.batch {
-            bail!("filter ratio {f} gives a super-batch of {bsz} for b = {}: there is nothing to select from; use a larger filter ratio", p.train.batch);
+        for &m in &o.methods {
+            super::step::Stepper::check_sizes(be, &p, m, &o.select(f))?;
         }
-        if o.methods.iter().any(|m| m.flexi()) {
-            sel.flexi(p.model.image_size, p.model.patch, p.train.batch)?;
-        }
-        p.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
     }
     crate::util::check_output_dir(&o.out).context("--out")?;
     for f in ["reference.safetensors", "results.json", "index.html"] {

@@ -51,15 +51,12 @@ pub struct Stepper<B: Backend> {
 }
 
 impl<B: Backend> Stepper<B> {
-    #[allow(clippy::too_many_arguments)]
-    /// Check the settings against the preset, pool and reference (clear errors before any
-    /// training) and allocate the buffers and the model's workspaces.
-    pub fn new(be: &B, model: &mut DualEncoder<B>, preset: &Preset, method: Method, select: &SelectConfig, pool_len: usize, reference: Option<Rc<RefCache>>, seed: u64) -> Result<Self> {
+    /// Check a learner's sizes before any work: the super-batch fits the backend's buffers (and,
+    /// on the CPU backend, the memory available), there is something to select from, and
+    /// Flexi-JEST's settings are possible. Returns B and Flexi-JEST's (scoring size, n_low).
+    pub fn check_sizes(be: &B, preset: &Preset, method: Method, select: &SelectConfig) -> Result<(usize, Option<(usize, usize)>)> {
         let b = preset.train.batch;
         let bsz = select.super_batch(b)?;
-        if pool_len < bsz {
-            bail!("the pool has {pool_len} items, fewer than a super-batch of {bsz}; lower the batch or the filter ratio");
-        }
         preset.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
         // Flexi-JEST: the scoring resolution and how many of the b train at it
         let flexi = method.flexi().then(|| select.flexi(preset.model.image_size, preset.model.patch, b)).transpose()?;
@@ -71,6 +68,18 @@ impl<B: Backend> Stepper<B> {
         }
         if method.score_mode().is_some() && bsz <= b {
             bail!("filter ratio {} gives a super-batch of {bsz} for b = {b}: there is nothing to select from; use a larger filter ratio", select.filter_ratio);
+        }
+        Ok((bsz, flexi))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Check the settings against the preset, pool and reference (clear errors before any
+    /// training) and allocate the buffers and the model's workspaces.
+    pub fn new(be: &B, model: &mut DualEncoder<B>, preset: &Preset, method: Method, select: &SelectConfig, pool_len: usize, reference: Option<Rc<RefCache>>, seed: u64) -> Result<Self> {
+        let b = preset.train.batch;
+        let (bsz, flexi) = Self::check_sizes(be, preset, method, select)?;
+        if pool_len < bsz {
+            bail!("the pool has {pool_len} items, fewer than a super-batch of {bsz}; lower the batch or the filter ratio");
         }
         let d = preset.model.embed_dim;
         let reference = match (method.needs_reference(), reference) {

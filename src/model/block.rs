@@ -57,20 +57,28 @@ impl BlockParams {
     }
 }
 
-/// Saved activations of one block for one batch size.
+/// Saved activations of one block for one batch size (n examples of t tokens, width c).
 pub struct BlockActs<B: Backend> {
+    /// LayerNorm 1 of the input x [n·t, c], its mean and 1/std [n·t]
     pub h: B::Buf,
     pub ln1_mean: B::Buf,
     pub ln1_rstd: B::Buf,
+    /// q, k, v of each token [n·t, 3c]
     pub qkv: B::Buf,
+    /// attention probabilities [n, heads, t, t]
     pub att: B::Buf,
+    /// attention output, before the projection [n·t, c]
     pub a: B::Buf,
+    /// x + proj(a), the residual after attention [n·t, c]
     pub x2: B::Buf,
+    /// LayerNorm 2 of x2 [n·t, c], its mean and 1/std [n·t]
     pub g: B::Buf,
     pub ln2_mean: B::Buf,
     pub ln2_rstd: B::Buf,
+    /// fc1(g) and gelu of it [n·t, hidden]
     pub fc1: B::Buf,
     pub f: B::Buf,
+    /// the block's output x2 + fc2(f) [n·t, c]
     pub y: B::Buf,
 }
 
@@ -100,7 +108,9 @@ impl<B: Backend> BlockActs<B> {
     }
 }
 
-/// Gradient scratch shared by the blocks of a tower (same batch size).
+/// Gradient scratch shared by the blocks of a tower (same batch size): each the gradient of the
+/// `BlockActs` buffer of the same name, with its shape ([n·t, c], [n·t, 3c], [n, heads, t, t] or
+/// [n·t, hidden]).
 pub struct BlockScratch<B: Backend> {
     pub dh: B::Buf,
     pub dqkv: B::Buf,
@@ -157,7 +167,8 @@ pub fn linear_bwd<B: Backend>(
     }
 }
 
-/// Forward one block: reads x, writes every activation in `s` (s.y is the output).
+/// Forward one block: reads x [n·t, c] and the token counts lens (u32 [n]; keys past an
+/// example's length are masked), writes every activation in `s` (s.y [n·t, c] is the output).
 pub fn block_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, p: &BlockParams, s: &BlockActs<B>, x: &B::Buf, lens: &B::Buf, d: BlockDims) {
     let v = |i: usize| &ps.get(i).value;
     let rows = d.n * d.t;
@@ -173,7 +184,7 @@ pub fn block_fwd<B: Backend>(be: &B, ps: &ParamSet<B>, p: &BlockParams, s: &Bloc
     be.add_inplace(&s.y, &s.x2);
 }
 
-/// Backward one block: dy → dx (overwritten), parameter grads accumulated.
+/// Backward one block: dy [n·t, c] → dx [n·t, c] (overwritten), parameter grads accumulated.
 #[allow(clippy::too_many_arguments)]
 pub fn block_bwd<B: Backend>(
     be: &B,

@@ -120,27 +120,32 @@ pub struct TowerActs<B: Backend> {
     pub lens: B::Buf,
     /// image only: patches [n,T,p²·3]
     pub patches: Option<B::Buf>,
+    /// token embeddings plus positions, the first block's input [n,t,c]
     pub x0: B::Buf,
     pub blocks: Vec<BlockActs<B>>,
+    /// final LayerNorm [n,t,c], its mean and 1/std [n·t]
     pub lnf: B::Buf,
     pub lnf_mean: B::Buf,
     pub lnf_rstd: B::Buf,
+    /// mean over the valid tokens [n,c], its projection [n,D] and that row's norm [n]
     pub pooled: B::Buf,
     pub proj: B::Buf,
     pub norm: B::Buf,
     /// the tower's output: L2-normalised embeddings [n, D]
     pub emb: B::Buf,
     pub scratch: BlockScratch<B>,
-    /// gradient ping-pong buffers [n,t,c] and the head/pool grads
+    /// gradient ping-pong buffers [n,t,c] and the head/pool grads (dpooled [n,c], dproj [n,D])
     pub dx_a: B::Buf,
     pub dx_b: B::Buf,
     pub dpooled: B::Buf,
     pub dproj: B::Buf,
 }
 
-/// Buffers of the low-resolution image path.
+/// Buffers of the low-resolution image path (s′ = low_size px, t′ = (s′/patch)² tokens).
 pub struct LowRes<B: Backend> {
+    /// the images area-resized to s′ [n,s′,s′,3]
     pub small: B::Buf,
+    /// the positional table resized to t′ tokens [t′,c] and its gradient
     pub pos: B::Buf,
     pub dpos: B::Buf,
 }

@@ -36,15 +36,25 @@ pub fn gpu(test: &str) -> Option<Gpu> {
     let turn = GPU_TURN.lock().unwrap_or_else(|e| e.into_inner());
     match GpuBackend::open() {
         Ok(be) => Some(Gpu { be, _turn: turn }),
-        Err(e) => {
-            let set = |k: &str| std::env::var(k).map(|v| v == "1").unwrap_or(false);
-            if set("JEST_SKIP_GPU") && !set("JEST_REQUIRE_GPU") {
-                eprintln!("{test}: skipped: no adapter ({e:#})");
-                return None;
-            }
-            panic!("{test}: {e:#} — or set JEST_SKIP_GPU=1 to skip the GPU tests explicitly");
-        }
+        Err(e) => skip_or_fail(test, "no adapter", &e),
     }
+}
+
+/// A GPU test that cannot run here (`why`: no adapter, or a feature the adapter lacks) fails,
+/// naming the cause, unless JEST_SKIP_GPU=1 (and not JEST_REQUIRE_GPU=1): then None.
+pub fn skip_or_fail<T>(test: &str, why: &str, e: &anyhow::Error) -> Option<T> {
+    let set = |k: &str| std::env::var(k).map(|v| v == "1").unwrap_or(false);
+    if set("JEST_SKIP_GPU") && !set("JEST_REQUIRE_GPU") {
+        eprintln!("{test}: skipped: {why} ({e:#})");
+        return None;
+    }
+    panic!("{test}: {e:#} — or set JEST_SKIP_GPU=1 to skip the GPU tests explicitly");
+}
+
+/// The larger of two diffs, NaN if either is (`f32::max` drops a NaN, which would hide one).
+#[allow(clippy::eq_op)]
+pub fn nan_max<T: PartialOrd + Copy>(a: T, b: T) -> T {
+    if b > a || b != b { b } else { a }
 }
 
 /// splitmix64-based deterministic values in [-scale, scale).
@@ -133,4 +143,29 @@ pub fn check_grad(name: &str, x: &[f64], analytic: &[f64], loss: impl Fn(&[f64])
         "{name}: gradient check over {} inputs, max rel err {max_rel:.3e}",
         x.len()
     );
+}
+
+/// The jest-wgpu binary of this build.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+}
+
+/// Train a reference on the CPU into `out`, asserting success.
+pub fn train_reference(out: &std::path::Path, preset: &str, steps: &str, extra: &[&str]) {
+    let t = bin()
+        .args([
+            "train-reference",
+            "--preset",
+            preset,
+            "--steps",
+            steps,
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
 }
