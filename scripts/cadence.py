@@ -6,8 +6,10 @@ usage: python3 scripts/cadence.py REPORT_DIR [EVERY_KTH ...] [--seeds FIRST-LAST
 
 Keeps every k-th evaluation of each run, re-smooths R@1 over the last 3 kept points (as
 `compare` does), and recomputes the strict steps/FLOPs to target per seed: uniform's first kept
-point at its own final smoothed R@1, divided by the method's first point there. k = 1
-reproduces the report's own `summary`.
+point at its own final smoothed R@1, divided by the method's first point there — and the same
+against uniform's whole run (its last step and total FLOPs, the JEST paper's reading). k = 1
+reproduces the report's own `summary` (`steps_speedup`, `flops_speedup`,
+`steps_speedup_whole_run`, `flops_speedup_whole_run`).
 """
 import argparse
 import json
@@ -63,7 +65,7 @@ def main():
         for (method, f), seeds in sorted(runs.items()):
             if method == "uniform":
                 continue
-            steps, flops = [], []
+            steps, flops, whole_steps, whole_flops = [], [], [], []
             for seed, points in sorted(seeds.items()):
                 u = runs[("uniform", f)][seed]
                 target = u[-1][2]
@@ -72,13 +74,17 @@ def main():
                     continue
                 steps.append(first(u, target, 0) / ms)
                 flops.append(first(u, target, 1) / mf)
+                whole_steps.append(u[-1][0] / ms)
+                whole_flops.append(u[-1][1] / mf)
             if len(steps) < len(seeds):
                 print(f"every {every * k:>3} steps  {method} f={f}: not all seeds reach the target")
                 continue
             (sm, ssd, _), (fm, fsd, fse) = spread(steps), spread(flops)
             print(f"every {every * k:>3} steps  {method} f={f}, {len(steps)} seeds: steps to target {sm:.2f}x ± {ssd:.2f} "
                   f"(per seed {' '.join(f'{x:.2f}' for x in steps)}), FLOPs {fm:.2f}x ± {fsd:.2f}, standard error {fse:.2f} "
-                  f"(per seed {' '.join(f'{x:.2f}' for x in flops)})")
+                  f"(per seed {' '.join(f'{x:.2f}' for x in flops)}); against uniform's whole run: steps "
+                  f"{spread(whole_steps)[0]:.2f}x, FLOPs {spread(whole_flops)[0]:.2f}x ± {spread(whole_flops)[1]:.2f}, "
+                  f"standard error {spread(whole_flops)[2]:.2f} (per seed {' '.join(f'{x:.2f}' for x in whole_flops)})")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,16 @@ fn tiny_compare_writes_a_well_formed_report() {
         (share("uniform") - pool_clean).abs() < 0.05,
         "uniform sees the pool's mix"
     );
+    // every summary row reads its speed-ups both ways; against uniform's whole run is never the
+    // lower (uniform's last step is at or after its first touch of its own final R@1)
+    for row in r["summary"].as_array().unwrap() {
+        for key in ["steps_speedup", "flops_speedup", "steps_speedup_whole_run", "flops_speedup_whole_run"] {
+            assert!(row.get(key).is_some(), "summary row lacks `{key}`: {row}");
+        }
+        if let (Some(strict), Some(whole)) = (row["flops_speedup"].as_f64(), row["flops_speedup_whole_run"].as_f64()) {
+            assert!(whole >= strict - 1e-12, "{row}");
+        }
+    }
     // scoring costs FLOPs: JEST > uniform per step, easy-ref needs no learner forward
     let flops = |m: &str| r["methods"][m]["flops_per_step"]["total"].as_f64().unwrap();
     assert!(flops("jest") > 1.5 * flops("uniform") && flops("easy-ref") < 1.1 * flops("uniform"));

@@ -72,6 +72,8 @@ fn synthetic(methods: &[(&str, f64, f64)]) -> CompareResults {
             r1_vs_uniform: q / 0.1,
             steps_speedup: if *m == "hard-learner" { None } else { Some(2.25) },
             flops_speedup: if *m == "hard-learner" { None } else { Some(1.5) },
+            steps_speedup_whole_run: if *m == "hard-learner" { None } else { Some(3.75) },
+            flops_speedup_whole_run: if *m == "hard-learner" { None } else { Some(2.5) },
             clean_share_mean: *c,
         })
         .collect();
@@ -249,6 +251,7 @@ fn report_files_json_svg_html_csv() {
     }
     assert!(html.contains("never"), "hard-learner never reaches the target");
     assert!(html.contains("2.25×") && html.contains("25.00% ± 0.40"), "summary figures");
+    assert!(html.contains("3.75× / 2.50×") && html.contains("whole run"), "whole-run speed-ups");
     assert!(html.contains("CPU (rayon, 2 threads)") && html.contains("<td>tiny</td>"));
 
     // CSV: header + a line per curve row, selection columns filled
