@@ -7,8 +7,8 @@ usage: python3 scripts/cadence.py REPORT_DIR [EVERY_KTH ...] [--seeds FIRST-LAST
 Keeps every k-th evaluation of each run, re-smooths R@1 over the last 3 kept points (as
 `compare` does), and recomputes the strict steps/FLOPs to target per seed: uniform's first kept
 point at its own final smoothed R@1, divided by the method's first point there — and the same
-against uniform's whole run (its last step and total FLOPs, the JEST paper's reading). k = 1
-reproduces the report's own `summary` (`steps_speedup`, `flops_speedup`,
+against uniform's whole run (its last step and total FLOPs, the form of the JEST paper's
+figures). k = 1 reproduces the report's own `summary` (`steps_speedup`, `flops_speedup`,
 `steps_speedup_whole_run`, `flops_speedup_whole_run`).
 """
 import argparse

@@ -108,7 +108,7 @@ fn profile_two_tiny_steps(
     let enc = Encoded::new(&curated, &tok, preset.model.text_len);
     match profile(g, &preset, &enc, 2) {
         Ok(t) => Some(t),
-        Err(e) if format!("{e:#}").contains("no timestamp queries") => common::skip_or_fail("bench --profile", "no timestamp queries", &e),
+        Err(e) if format!("{e:#}").contains("no timestamp queries") => common::skip_or_fail("bench --profile (a profile test)", "no timestamp queries", &e),
         Err(e) => panic!("{e:#}"),
     }
 }

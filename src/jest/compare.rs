@@ -175,7 +175,9 @@ pub fn summarise(runs: &[MethodResult]) -> Vec<SummaryRow> {
             for r in &mine {
                 let Some(u) = uniform(r.seed, f) else { continue };
                 let target = u.final_.r1_smoothed;
-                let (Some(us), Some(uf), Some(end)) = (first_reach(u, target, |c| c.step as f64), first_reach(u, target, |c| c.flops), u.curve.last()) else { continue };
+                // uniform's whole run: its final evaluation (the last step always evaluates)
+                let end = &u.final_;
+                let (Some(us), Some(uf)) = (first_reach(u, target, |c| c.step as f64), first_reach(u, target, |c| c.flops)) else { continue };
                 if let Some(ms) = first_reach(r, target, |c| c.step as f64) {
                     step_ratios.push(us / ms);
                     step_whole.push(end.step as f64 / ms);

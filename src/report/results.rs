@@ -92,13 +92,12 @@ pub struct SummaryRow {
     pub steps_speedup: Option<f64>,
     /// same in total FLOPs (scoring included)
     pub flops_speedup: Option<f64>,
-    /// uniform's whole run ÷ this method's first step at uniform's final smoothed R@1: the
-    /// paper's reading ("the final quality of the 3B-example uniform run with 1B examples": 3×)
-    #[serde(default)]
+    /// uniform's whole run (its last step) ÷ this method's first step at uniform's final smoothed
+    /// R@1: the form of the paper's figures (the 3B-example uniform run's final quality with 1B
+    /// examples: 3×)
     pub steps_speedup_whole_run: Option<f64>,
     /// same in total FLOPs (scoring included): uniform's FLOPs for its whole run ÷ this
     /// method's FLOPs to reach uniform's final R@1
-    #[serde(default)]
     pub flops_speedup_whole_run: Option<f64>,
     pub clean_share_mean: f64,
 }
