@@ -5,9 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
-}
+mod common;
+use common::bin;
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run jest-wgpu")

@@ -4,10 +4,13 @@
 //! work, and a builtin split name that shadows a folder is said.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::bin;
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jest-wgpu")).current_dir(dir).args(args).output().unwrap()
+    bin().current_dir(dir).args(args).output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -125,7 +128,7 @@ fn a_resumed_run_continues_only_on_its_own_data() {
     assert!(stderr(&moved).contains("resuming on --data moved"), "{}", stderr(&moved));
 
     // a run still training holds its folder: a second process there is refused
-    let mut live = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+    let mut live = bin()
         .current_dir(d)
         .args(["train-reference", "--preset", "tiny", "--batch", "4", "--steps", "100000", "--backend", "cpu", "--data", "moved", "--run-dir", "live", "--checkpoint-every", "5", "--out", "l.safetensors"])
         .stdout(std::process::Stdio::null())
@@ -137,7 +140,7 @@ fn a_resumed_run_continues_only_on_its_own_data() {
         assert!(t0.elapsed().as_secs() < 120 && live.try_wait().unwrap().is_none(), "the live run wrote no checkpoint");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let mut second = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+    let mut second = bin()
         .current_dir(d)
         .args(["train-reference", "--resume", "live", "--backend", "cpu", "--out", "l2.safetensors"])
         .stdout(std::process::Stdio::null())

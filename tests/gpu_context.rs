@@ -2,8 +2,6 @@
 //! dispatches and submits, and wgpu's noop backend that `bench` times a step on.
 mod common;
 
-use std::process::Command;
-
 use jest_wgpu::backend::Backend;
 use jest_wgpu::gpu::profile::KernelTime;
 use jest_wgpu::gpu::{GpuBackend, GpuContext};
@@ -76,7 +74,7 @@ fn the_noop_backend_records_a_training_step() {
 /// step's dispatches.
 #[test]
 fn bench_reports_the_noop_floor_and_dispatches() {
-    let out = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+    let out = common::bin()
         .args(["bench", "--presets", "tiny", "--steps", "1", "--size", "64", "--json"])
         .output()
         .unwrap();

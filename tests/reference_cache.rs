@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 use jest_wgpu::batch::Encoded;
 use jest_wgpu::data::{load_builtin, SplitName, Tokenizer};
@@ -76,17 +75,13 @@ fn the_pool_fingerprint_sees_one_changed_pixel_and_one_changed_word() {
 fn a_diverged_reference_is_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("ref.safetensors");
-    let t = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
-        .args(["train-reference", "--preset", "tiny", "--steps", "2", "--backend", "cpu", "--out", good.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    train_reference(&good, "tiny", "2", &[]);
     let (mut tensors, meta) = load_safetensors(&good).unwrap();
     tensors.get_mut("image.head.weight").expect("image.head.weight").1[0] = f32::INFINITY;
     let bad = dir.path().join("diverged.safetensors");
     let list: Tensors = tensors.into_iter().map(|(k, (s, v))| (k, s, v)).collect();
     save_safetensors(&bad, &list, meta).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_jest-wgpu"))
+    let o = bin()
         .args(["train", "--method", "jest", "--preset", "tiny", "--steps", "2", "--backend", "cpu", "--reference", bad.to_str().unwrap()])
         .args(["--out", dir.path().join("l.safetensors").to_str().unwrap()])
         .output()
