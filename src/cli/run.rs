@@ -269,7 +269,7 @@ fn run_selection<B: Backend>(be: &B, t: &TrainArgs, why: &str) -> Result<serde_j
 fn model_out(a: &RunArgs, spec: &RunSpec, run_dir: Option<&std::path::Path>, reference: Option<&std::path::Path>) -> Result<PathBuf> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}.safetensors", spec.method, spec.preset.name, spec.seed)));
     crate::util::check_output_file(&out).context("--out")?;
-    crate::data::cli::check_not_input(&out, &spec.data, "--out")?;
+    crate::data::cli::check_not_input(&[&out], &spec.data, "--out")?;
     let same = |p: &std::path::Path| crate::util::same_place(p, &out);
     if reference.is_some_and(same) {
         bail!("--out {} is the reference this run scores with: writing the learner there would replace the reference; choose another --out", out.display());

@@ -81,10 +81,11 @@ fn to_csv(kept: &[Kept]) -> String {
 
 pub fn run(a: SelectArgs) -> Result<()> {
     crate::util::check_output_dir(&a.out).context("--out")?;
-    for f in ["selected.csv", "selected.jsonl", "contact_sheet.png", "summary.json"] {
-        let file = crate::util::output_file(&a.out.join(f)).context("--out")?;
-        crate::data::cli::check_not_input(&file, &a.data, "--out")?;
-    }
+    let files = ["selected.csv", "selected.jsonl", "contact_sheet.png", "summary.json"]
+        .map(|f| crate::util::output_file(&a.out.join(f)).context("--out"))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    crate::data::cli::check_not_input(&files.iter().map(|f| f.as_path()).collect::<Vec<_>>(), &a.data, "--out")?;
     let (chosen, why) = backend_choice::open(a.backend)?;
     eprintln!("backend: {why}");
     let tok = Tokenizer::builtin()?;

@@ -82,15 +82,20 @@ pub fn note_if_shadowed(spec: &str) {
     }
 }
 
-/// Refuse an output `out` (given as `flag`) that is one of the files the data `spec` is read
-/// from — its captions file, an image it lists, a shard — so a command never overwrites its own
-/// input. Only an existing file can be one; builtin splits have none on disk.
-pub fn check_not_input(out: &Path, spec: &str, flag: &str) -> Result<()> {
-    if spec.parse::<SplitName>().is_ok() || !out.exists() {
+/// Refuse any of the outputs `outs` (given as `flag`) that is one of the files the data `spec`
+/// is read from — its captions file, an image it lists, a shard — so a command never overwrites
+/// its own input. Only an existing file can be one; builtin splits have none on disk. The data's
+/// files are listed once, whatever the number of outputs.
+pub fn check_not_input(outs: &[&Path], spec: &str, flag: &str) -> Result<()> {
+    if spec.parse::<SplitName>().is_ok() {
         return Ok(());
     }
-    let Ok(out_real) = std::fs::canonicalize(out) else { return Ok(()) };
-    if input_files(Path::new(spec)).iter().any(|f| std::fs::canonicalize(f).is_ok_and(|f| f == out_real)) {
+    let existing: Vec<(&Path, PathBuf)> = outs.iter().filter_map(|o| std::fs::canonicalize(o).ok().map(|r| (*o, r))).collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let inputs: std::collections::HashSet<PathBuf> = input_files(Path::new(spec)).iter().filter_map(|f| std::fs::canonicalize(f).ok()).collect();
+    if let Some((out, _)) = existing.iter().find(|(_, real)| inputs.contains(real)) {
         anyhow::bail!("{flag} {} is a file of the data `{spec}` that this command reads: writing there would replace it; choose another {flag}", out.display());
     }
     Ok(())
@@ -168,7 +173,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
             anyhow::ensure!(png, "--out {}: the contact sheet is a PNG image; give a file name ending in .png", out.display());
             crate::util::check_output_file(&out).context("--out")?;
-            check_not_input(&out, &split, "--out")?;
+            check_not_input(&[&out], &split, "--out")?;
             note_if_shadowed(&split);
             let ds = load_any(&split, skip_bad)?;
             let want: Option<NoiseKind> = noise.as_deref().map(str::parse).transpose()?;
