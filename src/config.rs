@@ -175,10 +175,14 @@ impl ModelConfig {
         4 * (tower(image_tokens as u64) + tower(self.text_len as u64) + 3 * n * n)
     }
 
-    /// On the CPU backend, where a failed allocation aborts the process: refuse work whose
-    /// activations alone (`workspaces`: examples and image tokens of each) exceed the memory this
-    /// machine has available (Linux's MemAvailable; elsewhere nothing is checked).
-    pub fn check_memory(&self, workspaces: &[(usize, usize)]) -> Result<()> {
+    /// On the CPU backend (`backend`), where a failed allocation aborts the process: refuse work
+    /// whose activations alone (`workspaces`: examples and image tokens of each) exceed the
+    /// memory this machine has available (Linux's MemAvailable; elsewhere, and on a GPU backend,
+    /// whose buffers `check_fits` bounds, nothing is checked).
+    pub fn check_memory(&self, backend: crate::backend::BackendKind, workspaces: &[(usize, usize)]) -> Result<()> {
+        if backend != crate::backend::BackendKind::Cpu {
+            return Ok(());
+        }
         let need: u64 = workspaces.iter().map(|&(n, t)| self.activation_bytes(n, t)).sum();
         let Some(available) = available_memory() else { return Ok(()) };
         if need > available {

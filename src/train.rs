@@ -63,9 +63,7 @@ pub fn new_model<B: Backend>(be: &B, spec: &RunSpec) -> Result<DualEncoder<B>> {
     spec.preset.train.validate(spec.steps)?;
     let m = &spec.preset.model;
     m.check_fits(spec.preset.train.batch, be.max_buffer_bytes(), &be.adapter_name())?;
-    if be.kind() == crate::backend::BackendKind::Cpu {
-        m.check_memory(&[(spec.preset.train.batch, m.image_tokens())])?;
-    }
+    m.check_memory(be.kind(), &[(spec.preset.train.batch, m.image_tokens())])?;
     Ok(DualEncoder::new(be, &spec.preset.model, spec.seed as u32, spec.preset.train.batch))
 }
 

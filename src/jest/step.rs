@@ -60,12 +60,10 @@ impl<B: Backend> Stepper<B> {
         preset.model.check_fits(bsz, be.max_buffer_bytes(), &be.adapter_name())?;
         // Flexi-JEST: the scoring resolution and how many of the b train at it
         let flexi = method.flexi().then(|| select.flexi(preset.model.image_size, preset.model.patch, b)).transpose()?;
-        if be.kind() == crate::backend::BackendKind::Cpu {
-            // the training batch and the scored super-batch (Flexi-JEST's at low resolution)
-            let t = preset.model.image_tokens();
-            let t_score = flexi.map_or(t, |(size, _)| (size / preset.model.patch).pow(2));
-            preset.model.check_memory(&[(b, t), (bsz, t_score)])?;
-        }
+        // the training batch and the scored super-batch (Flexi-JEST's at low resolution)
+        let t = preset.model.image_tokens();
+        let t_score = flexi.map_or(t, |(size, _)| (size / preset.model.patch).pow(2));
+        preset.model.check_memory(be.kind(), &[(b, t), (bsz, t_score)])?;
         if method.score_mode().is_some() && bsz <= b {
             bail!("filter ratio {} gives a super-batch of {bsz} for b = {b}: there is nothing to select from; use a larger filter ratio", select.filter_ratio);
         }
